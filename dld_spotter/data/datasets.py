@@ -1,0 +1,200 @@
+"""Text data sets in the project's COCO-style JSON format (see ``datasets/README.md``).
+
+:func:`load_text_json` reads and validates one split into detectron2 dataset dicts;
+:func:`register_text_dataset` makes it available by name. Importing this module registers
+the built-in synthetic set (``synth_train``, ``synth_val``) under ``$DLD_DATASETS``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from functools import partial
+from typing import Any, Dict, List
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.structures import BoxMode
+
+logger = logging.getLogger(__name__)
+
+DONT_CARE = "###"
+FORMAT_HELP = (
+    'expected the COCO-style text format: {"images": [{"id", "file_name", "height", "width"}], '
+    '"annotations": [{"id", "image_id", "segmentation": [[x1, y1, x2, y2, ...]], "text", '
+    '"ignore"}]}; see datasets/README.md'
+)
+IMAGE_KEYS = ("id", "file_name", "height", "width")
+ANNOTATION_KEYS = ("id", "image_id", "segmentation", "text")
+_SHOWN_IDS = 5  # annotation ids quoted in a warning
+
+SYNTH_COMMAND = (
+    "python -m dld_spotter.data.synth --out {root}/synth --num-train 2000 --num-val 100 --seed 0"
+)
+
+
+def _format_error(json_file: str, what: str) -> ValueError:
+    return ValueError(f"{json_file}: {what}; {FORMAT_HELP}")
+
+
+def _check_keys(json_file: str, record: Any, keys: tuple, where: str) -> None:
+    if not isinstance(record, dict):
+        raise _format_error(json_file, f"{where} is a {type(record).__name__}, not an object")
+    missing = [k for k in keys if k not in record]
+    if missing:
+        raise _format_error(json_file, f"{where} has no key {missing[0]!r}")
+
+
+def _polygons(json_file: str, ann: dict) -> List[List[float]]:
+    """The annotation's polygons as flat coordinate lists (a flat list is one polygon)."""
+    seg = ann["segmentation"]
+    if isinstance(seg, list) and seg and all(isinstance(v, (int, float)) for v in seg):
+        seg = [seg]
+    if not isinstance(seg, list) or not all(
+        isinstance(p, list) and all(isinstance(v, (int, float)) for v in p) for p in seg
+    ):
+        raise _format_error(
+            json_file, f"annotation {ann['id']}: 'segmentation' must be a list of polygons "
+            "[[x1, y1, x2, y2, ...]]"
+        )
+    if any(len(p) % 2 for p in seg):
+        raise _format_error(
+            json_file, f"annotation {ann['id']}: a polygon has an odd number of coordinates"
+        )
+    return [[float(v) for v in p] for p in seg]
+
+
+def _warn_skipped(json_file: str, ids: List[Any], reason: str) -> None:
+    if ids:
+        shown = ", ".join(str(i) for i in ids[:_SHOWN_IDS])
+        more = ", ..." if len(ids) > _SHOWN_IDS else ""
+        logger.warning(
+            f"{json_file}: skipped {len(ids)} annotation(s) {reason} (ids {shown}{more})"
+        )
+
+
+def load_text_json(json_file: str, image_root: str) -> List[Dict[str, Any]]:
+    """Load one split of a text data set as detectron2 dataset dicts.
+
+    Boxes are the bounding boxes of the polygons. Don't-care instances (``ignore`` = 1, or text
+    "###") are kept with text "###"; an empty transcription makes an instance don't-care.
+    Annotations whose polygons all have < 3 points, or that reference an unknown image, are
+    skipped with a warning.
+
+    Raises:
+        FileNotFoundError: ``json_file`` or an image file does not exist.
+        ValueError: ``json_file`` is not in the format of ``datasets/README.md``.
+    """
+    if not os.path.isfile(json_file):
+        raise FileNotFoundError(f"Text data set file {json_file} does not exist")
+    with open(json_file) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise _format_error(json_file, f"not valid JSON ({e})") from e
+    _check_keys(json_file, data, ("images", "annotations"), "the top level")
+
+    dicts: Dict[Any, Dict[str, Any]] = {}
+    for i, img in enumerate(data["images"]):
+        _check_keys(json_file, img, IMAGE_KEYS, f"images[{i}]")
+        if img["id"] in dicts:
+            raise _format_error(json_file, f"images[{i}] repeats the image id {img['id']}")
+        dicts[img["id"]] = {
+            "file_name": os.path.join(image_root, img["file_name"]),
+            "height": int(img["height"]),
+            "width": int(img["width"]),
+            "image_id": img["id"],
+            "annotations": [],
+        }
+
+    bad_polygon, unknown_image, emptied = [], [], 0
+    for i, ann in enumerate(data["annotations"]):
+        _check_keys(json_file, ann, ANNOTATION_KEYS, f"annotations[{i}]")
+        polygons = [p for p in _polygons(json_file, ann) if len(p) >= 6]
+        if not polygons:
+            bad_polygon.append(ann["id"])
+            continue
+        if ann["image_id"] not in dicts:
+            unknown_image.append(ann["id"])
+            continue
+        text = ann["text"]
+        if not isinstance(text, str):
+            raise _format_error(json_file, f"annotation {ann['id']}: 'text' must be a string")
+        ignore = bool(ann.get("ignore", 0)) or text == DONT_CARE
+        if not ignore and not text:
+            ignore, emptied = True, emptied + 1
+        xs = [v for p in polygons for v in p[0::2]]
+        ys = [v for p in polygons for v in p[1::2]]
+        dicts[ann["image_id"]]["annotations"].append({
+            "bbox": [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)],
+            "bbox_mode": BoxMode.XYWH_ABS,
+            "segmentation": polygons,
+            "category_id": 0,
+            "text": DONT_CARE if ignore else text,
+            "ignore": int(ignore),
+            "iscrowd": int(ann.get("iscrowd", 0)),
+        })
+    _warn_skipped(json_file, bad_polygon, "with no polygon of >= 3 points")
+    _warn_skipped(json_file, unknown_image, "whose image_id is not in 'images'")
+    if emptied:
+        logger.info(f"{json_file}: {emptied} instance(s) with an empty text made don't-care")
+
+    missing = [d["file_name"] for d in dicts.values() if not os.path.isfile(d["file_name"])]
+    if missing:
+        raise FileNotFoundError(
+            f"{json_file}: {len(missing)} image file(s) do not exist, the first is {missing[0]}; "
+            f"check the image root {image_root!r} (file_name is relative to it)"
+        )
+    records = list(dicts.values())
+    instances = [a for d in records for a in d["annotations"]]
+    num_ignored = sum(a["ignore"] for a in instances)
+    logger.info(
+        f"Loaded {len(records)} images, {len(instances)} text instances "
+        f"({num_ignored} don't-care) from {json_file}"
+    )
+    return records
+
+
+def _set_metadata(name: str, json_file: str, image_root: str, **metadata) -> None:
+    MetadataCatalog.get(name).set(
+        thing_classes=["text"], evaluator_type="text", json_file=json_file,
+        image_root=image_root, **metadata
+    )
+
+
+def register_text_dataset(name: str, json_file: str, image_root: str, **metadata) -> None:
+    """Register a split in the project's format as ``name`` (DatasetCatalog, MetadataCatalog).
+
+    Extra ``metadata`` (e.g. lexicon files) is stored in the data set's metadata.
+    """
+    DatasetCatalog.register(name, partial(load_text_json, json_file, image_root))
+    _set_metadata(name, json_file, image_root, **metadata)
+
+
+def _load_synth(json_file: str, image_root: str, root: str) -> List[Dict[str, Any]]:
+    if not os.path.isfile(json_file):
+        raise FileNotFoundError(
+            f"The synthetic data set file {json_file} does not exist; generate it with\n  "
+            + SYNTH_COMMAND.format(root=root)
+            + "\n(or set DLD_DATASETS to the folder that holds synth/)"
+        )
+    return load_text_json(json_file, image_root)
+
+
+def register_builtin(root: str) -> None:
+    """Register ``synth_train`` and ``synth_val`` at ``<root>/synth``, unless already there."""
+    for split in ("train", "val"):
+        name = f"synth_{split}"
+        if name in DatasetCatalog.list():
+            continue
+        json_file = os.path.join(root, "synth", f"{split}.json")
+        image_root = os.path.join(root, "synth", split)
+        DatasetCatalog.register(name, partial(_load_synth, json_file, image_root, root))
+        _set_metadata(name, json_file, image_root)
+
+
+def builtin_root() -> str:
+    """The folder of the built-in data sets: ``$DLD_DATASETS``, by default ``datasets``."""
+    return os.path.expanduser(os.getenv("DLD_DATASETS", "datasets"))
+
+
+register_builtin(builtin_root())

@@ -1,0 +1,172 @@
+"""TextDatasetMapper: one dataset dict -> model input, with polygon-aware augmentation."""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections import Counter
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from detectron2.config import CfgNode, configurable
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
+from detectron2.structures import Boxes, Instances, PolygonMasks
+
+from dld_spotter.charset import IGNORE, Charset, EncodeStats, build_charset
+
+from .transforms import build_text_test_augmentation, build_text_train_augmentation
+
+__all__ = ["TextDatasetMapper"]
+
+logger = logging.getLogger(__name__)
+
+
+def read_image_or_explain(file_name: str, image_format: str) -> np.ndarray:
+    """``detection_utils.read_image``, with an error that names the file and what to do."""
+    try:
+        return utils.read_image(file_name, format=image_format)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"Image {file_name!r} does not exist. Check the data set root (the image_root the "
+            "data set was registered with, e.g. under $DLD_DATASETS), or regenerate the data set."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise OSError(
+            f"Image {file_name!r} cannot be decoded ({type(e).__name__}: {e}); the file is "
+            "truncated or corrupt. Regenerate or re-download the data set, or remove the image "
+            "from the annotation file."
+        ) from None
+
+
+def _polygons(dataset_dict: dict, index: int, anno: dict) -> List[np.ndarray]:
+    """The (K, 2) polygons of one annotation, validated."""
+    polys = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in anno["segmentation"]]
+    if not polys or any(len(p) < 3 or not np.isfinite(p).all() for p in polys):
+        raise ValueError(
+            f"{dataset_dict['file_name']}: annotation #{index} (id {anno.get('id', '?')}) has a "
+            "segmentation that is not a list of polygons with >= 3 finite (x, y) points; fix or "
+            "remove it in the annotation file."
+        )
+    return polys
+
+
+class TextDatasetMapper:
+    """Reads, augments and formats one text-spotting dataset dict.
+
+    Output (training): ``image`` (3, H, W) uint8 in ``image_format``; ``instances`` with
+    ``gt_boxes`` (the transformed polygons' bounding boxes clipped to the image),
+    ``gt_classes`` (N,), ``gt_masks`` (PolygonMasks) and ``gt_texts`` (N, max_len + 1) long,
+    whose don't-care rows (``ignore=1``) are all -1. Instances whose box ends up narrower or
+    shorter than 1 px (e.g. outside the crop) are dropped. Test mode: resized image only;
+    ``height``/``width`` keep the original size.
+
+    Words that the charset cannot encode train detection only; :attr:`encode_stats` counts
+    them and a WARNING summary is logged at most every ``log_period`` seconds.
+    :attr:`counts` holds the numbers of images, instances and dropped instances.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        is_train: bool,
+        *,
+        augmentations: List[T.Augmentation],
+        image_format: str,
+        charset: Optional[Charset] = None,
+        log_period: float = 60.0,
+    ):
+        if is_train and charset is None:
+            raise ValueError("TextDatasetMapper: a charset is required in training")
+        self.is_train = is_train
+        self.augmentations = T.AugmentationList(augmentations)
+        self.image_format = image_format
+        self.charset = charset
+        self.log_period = log_period
+        self.encode_stats = EncodeStats()
+        self.counts: Counter = Counter()
+        self._last_warning: Optional[float] = None
+        mode = "training" if is_train else "inference"
+        logger.info(f"[TextDatasetMapper] augmentations used in {mode}: {augmentations}")
+
+    @classmethod
+    def from_config(cls, cfg: CfgNode, is_train: bool = True) -> Dict:
+        build_augs = build_text_train_augmentation if is_train else build_text_test_augmentation
+        return {
+            "is_train": is_train,
+            "augmentations": build_augs(cfg),
+            "image_format": cfg.INPUT.FORMAT,
+            "charset": build_charset(cfg) if is_train else None,
+        }
+
+    def __call__(self, dataset_dict: dict) -> dict:
+        dataset_dict = copy.deepcopy(dataset_dict)
+        image = read_image_or_explain(dataset_dict["file_name"], self.image_format)
+        utils.check_image_size(dataset_dict, image)
+
+        if not self.is_train:
+            dataset_dict.pop("annotations", None)
+            aug_input = T.AugInput(image)
+            self.augmentations(aug_input)
+            dataset_dict["image"] = self._to_tensor(aug_input.image)
+            return dataset_dict
+
+        annos = [a for a in dataset_dict.pop("annotations", []) if not a.get("iscrowd", 0)]
+        polys = [_polygons(dataset_dict, i, a) for i, a in enumerate(annos)]
+        aug_input = T.AugInput(image, boxes=self._poly_boxes(polys))
+        transforms = self.augmentations(aug_input)
+        image = aug_input.image
+        dataset_dict["image"] = self._to_tensor(image)
+
+        # The polygons, not the boxes (which would grow under rotation), follow the pixels; a
+        # crop leaves the instances outside its window with no polygon.
+        polys = [transforms.apply_polygons(ps) for ps in polys]
+        h, w = image.shape[:2]
+        boxes = np.clip(self._poly_boxes(polys), 0, [w, h, w, h])
+        keep = np.flatnonzero((boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1))
+        self.counts.update(images=1, instances=len(annos), dropped=len(annos) - len(keep))
+
+        instances = Instances((h, w))
+        instances.gt_boxes = Boxes(torch.as_tensor(boxes[keep], dtype=torch.float32))
+        instances.gt_classes = torch.tensor(
+            [annos[i]["category_id"] for i in keep], dtype=torch.long
+        )
+        instances.gt_masks = PolygonMasks([[p.reshape(-1) for p in polys[i]] for i in keep])
+        instances.gt_texts = self._encode([annos[i] for i in keep])
+        dataset_dict["instances"] = instances
+        return dataset_dict
+
+    def _encode(self, annos: List[dict]) -> torch.Tensor:
+        """(N, max_len + 1) targets; don't-care rows all -1; unknown characters reported."""
+        texts = torch.full((len(annos), self.charset.seq_length), IGNORE, dtype=torch.long)
+        care = [i for i, a in enumerate(annos) if not a.get("ignore", 0)]
+        encoded, stats = self.charset.encode_batch([annos[i]["text"] for i in care])
+        texts[care] = encoded
+        if stats:
+            self.encode_stats.update(stats)
+            now = time.monotonic()
+            if self._last_warning is None or now - self._last_warning >= self.log_period:
+                self._last_warning = now
+                logger.warning(
+                    f"[TextDatasetMapper] so far, over {self.counts['images']} image(s): "
+                    f"{self.encode_stats.summary()}. Set MODEL.TEXT.CHARSET or CHARSET_FILE "
+                    "to cover them."
+                )
+        return texts
+
+    @staticmethod
+    def _poly_boxes(polys: List[List[np.ndarray]]) -> np.ndarray:
+        """(N, 4) XYXY bounding boxes of each instance's polygons (zeros if it has none)."""
+        boxes = np.zeros((len(polys), 4), dtype=np.float64)
+        for i, ps in enumerate(polys):
+            if not ps:
+                continue
+            pts = np.concatenate(ps)
+            boxes[i, :2], boxes[i, 2:] = pts.min(0), pts.max(0)
+        return boxes
+
+    @staticmethod
+    def _to_tensor(image: np.ndarray) -> torch.Tensor:
+        """(H, W, C) array -> (C, H, W) tensor."""
+        return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))

@@ -1,0 +1,4 @@
+from .hooks import SaveOnInterruptHook
+from .trainer import TextSpotterTrainer
+
+__all__ = ["SaveOnInterruptHook", "TextSpotterTrainer"]

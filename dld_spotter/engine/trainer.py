@@ -1,0 +1,99 @@
+"""``TextSpotterTrainer``: detectron2's ``DefaultTrainer`` with the text data pipeline,
+the text-spotting evaluator and the paper's AdamW optimizer."""
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import build_detection_test_loader, build_detection_train_loader
+from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
+from detectron2.engine.defaults import create_ddp_model
+from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+
+from ..data.mapper import TextDatasetMapper
+from ..evaluation import TextSpottingEvaluator
+from .hooks import SaveOnInterruptHook
+
+
+class TextSpotterTrainer(DefaultTrainer):
+    """Trains any meta-architecture of this project from a config.
+
+    Same construction as ``DefaultTrainer``, except that DDP gets ``device_ids`` only for
+    CUDA models: CPU processes (gloo) train too, e.g. ``train_net.py --num-gpus 2`` on a
+    machine without GPUs.
+    """
+
+    def __init__(self, cfg):
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = self.wrap_ddp(model)
+        trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
+        self._trainer = trainer_cls(model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR,
+                                                  trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    @staticmethod
+    def wrap_ddp(model: torch.nn.Module) -> torch.nn.Module:
+        """DDP across processes when there are several; ``model`` itself otherwise."""
+        on_cuda = next(model.parameters()).device.type == "cuda"
+        device_ids = [comm.get_local_rank()] if on_cuda else None
+        return create_ddp_model(model, broadcast_buffers=False, device_ids=device_ids)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_detection_train_loader(cfg, mapper=TextDatasetMapper(cfg, is_train=True))
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name: str):
+        return build_detection_test_loader(
+            cfg, dataset_name, mapper=TextDatasetMapper(cfg, is_train=False)
+        )
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name: str, output_folder: str | None = None):
+        if output_folder is None:
+            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        return TextSpottingEvaluator(
+            dataset_name, output_dir=output_folder,
+            rec_score_thresh=cfg.TEST.TEXT.REC_SCORE_THRESH,
+        )
+
+    @classmethod
+    def build_optimizer(cls, cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
+        """``SOLVER.OPTIMIZER``: "AdamW" (the paper) or "SGD" (detectron2's default)."""
+        name = cfg.SOLVER.OPTIMIZER
+        if name == "SGD":
+            return DefaultTrainer.build_optimizer(cfg, model)
+        if name != "AdamW":
+            raise ValueError(f"SOLVER.OPTIMIZER must be 'AdamW' or 'SGD', got {name!r}")
+        params = get_default_optimizer_params(
+            model,
+            base_lr=cfg.SOLVER.BASE_LR,
+            weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+            weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
+            bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
+            weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
+        )
+        optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR,
+                                      weight_decay=cfg.SOLVER.WEIGHT_DECAY)
+        return maybe_add_gradient_clipping(cfg, optimizer)
+
+    def build_hooks(self):
+        hooks = super().build_hooks()
+        hooks.insert(-1, SaveOnInterruptHook(self.checkpointer))
+        return hooks

@@ -1,0 +1,102 @@
+"""Model outputs -> plain prediction records (the predictions-file format).
+
+One record per detected word, JSON-serialisable::
+
+    {"image_id": int | None, "file_name": str | None,
+     "polygon": [x1, y1, x2, y2, ...],   # >= 3 points, original image coordinates
+     "box": [x1, y1, x2, y2],            # XYXY, absolute
+     "score": float,                     # detection confidence
+     "text": str,                        # transcription ("" when the model has no recognizer)
+     "text_score": float}                # recognition confidence in [0, 1] (0 without recognizer)
+
+Coordinates are continuous: pixel (i, j) covers [j, j+1) x [i, i+1). The polygon is the outline
+of the predicted mask; when the mask is absent or empty it is the box's 4 corners (clockwise
+from the top-left). The evaluator and the demo both use these records; the demo writes them as
+a JSON list.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from detectron2.structures import Instances
+
+__all__ = ["instances_to_records", "mask_to_polygon"]
+
+# approxPolyDP tolerance, as a fraction of the contour's perimeter.
+_SIMPLIFY_EPSILON = 0.005
+
+
+def mask_to_polygon(mask: np.ndarray) -> list[float] | None:
+    """Outline of the largest connected region of a binary mask.
+
+    Args:
+        mask: (H, W) array, nonzero = foreground.
+
+    Returns:
+        ``[x1, y1, x2, y2, ...]`` with at least 3 points (at least 4 whenever the outer contour
+        has 4), lightly simplified with ``cv2.approxPolyDP``; None when the mask is empty or its
+        largest region is thinner than 3 contour points.
+    """
+    contours, _ = cv2.findContours(
+        np.ascontiguousarray(mask, dtype=np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+    )
+    if not contours:
+        return None
+    contour = max(contours, key=cv2.contourArea)
+    if len(contour) < 3:
+        return None
+    epsilon = _SIMPLIFY_EPSILON * cv2.arcLength(contour, closed=True)
+    simplified = cv2.approxPolyDP(contour, epsilon, closed=True)
+    while len(simplified) < min(4, len(contour)) and epsilon > 0.1:
+        epsilon /= 2
+        simplified = cv2.approxPolyDP(contour, epsilon, closed=True)
+    if len(simplified) < min(4, len(contour)):
+        simplified = contour
+    # Contour points are pixel indices; +0.5 moves them to pixel centres.
+    return (simplified.reshape(-1, 2).astype(np.float64) + 0.5).ravel().tolist()
+
+
+def _box_corners(box: np.ndarray) -> list[float]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return [x1, y1, x2, y1, x2, y2, x1, y2]
+
+
+def instances_to_records(
+    instances: Instances, image_id: int | None = None, file_name: str | None = None
+) -> list[dict]:
+    """Convert an image's predicted :class:`Instances` (on CPU) to prediction records.
+
+    Args:
+        instances: N predictions with ``pred_boxes`` and ``scores``; optionally ``pred_masks``
+            ((N, H, W) bool, or probabilities thresholded at 0.5), ``pred_texts`` (list[str]) and
+            ``text_scores`` ((N,)).
+        image_id, file_name: copied into every record.
+
+    Returns:
+        N records in the format of this module's docstring.
+    """
+    boxes = instances.pred_boxes.tensor.numpy()
+    scores = instances.scores.numpy()
+    num = len(instances)
+    masks = instances.pred_masks.numpy() if instances.has("pred_masks") else None
+    if masks is not None and masks.dtype != bool:
+        masks = masks >= 0.5
+    texts = instances.pred_texts if instances.has("pred_texts") else [""] * num
+    text_scores = (
+        instances.text_scores.numpy() if instances.has("text_scores") else np.zeros(num)
+    )
+    records = []
+    for i in range(num):
+        polygon = mask_to_polygon(masks[i]) if masks is not None else None
+        records.append(
+            {
+                "image_id": image_id,
+                "file_name": file_name,
+                "polygon": polygon if polygon is not None else _box_corners(boxes[i]),
+                "box": [float(v) for v in boxes[i]],
+                "score": float(scores[i]),
+                "text": str(texts[i]),
+                "text_score": float(text_scores[i]),
+            }
+        )
+    return records

@@ -1,0 +1,292 @@
+"""ICDAR Robust Reading style scoring of one image, and its accumulation over a data set.
+
+Pure functions on polygons and strings (numpy + shapely). The rules are written out in
+``dld_spotter/evaluation/README.md``; in short:
+
+* a ground truth is *don't-care* when its ``ignore`` flag is set or its text is ``"###"``;
+* a prediction is *dropped* (neither true nor false positive) when its IoU with a don't-care
+  ground truth is above ``iou_threshold`` or when more than ``dont_care_area_threshold`` of its
+  area lies inside the union of the don't-care regions;
+* the remaining predictions are matched one-to-one to the care ground truths with
+  IoU > ``iou_threshold`` (strictly), highest IoU first; in end-to-end mode pairs whose
+  transcriptions agree are matched before any other pair, and only those count as true positives.
+
+A polygon is a flat list ``[x1, y1, x2, y2, ...]`` or an array of shape (K, 2), K >= 3.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+__all__ = [
+    "ImageResult",
+    "Match",
+    "Protocol",
+    "accumulate",
+    "evaluate_image",
+    "polygon_intersection_over_area",
+    "polygon_iou",
+    "to_geometry",
+]
+
+PolygonLike = Sequence[float] | np.ndarray
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Settings of the scoring rules.
+
+    Attributes:
+        iou_threshold: a prediction and a ground truth match when their IoU is strictly above it.
+        dont_care_area_threshold: a prediction is dropped when the fraction of its area inside
+            don't-care regions is strictly above it.
+        case_sensitive: compare transcriptions with case (False: ``casefold`` both sides).
+        dont_care_text: a ground-truth transcription that marks a don't-care region.
+    """
+
+    iou_threshold: float = 0.5
+    dont_care_area_threshold: float = 0.5
+    case_sensitive: bool = False
+    dont_care_text: str = "###"
+
+    def is_dont_care(self, text: str, ignore: bool) -> bool:
+        """Whether a ground truth with this transcription and ignore flag is don't-care."""
+        return bool(ignore) or text == self.dont_care_text
+
+    def normalize_text(self, text: str) -> str:
+        """The form of a transcription that is compared."""
+        return text if self.case_sensitive else text.casefold()
+
+    def transcription_matches(self, pred_text: str, gt_text: str) -> bool:
+        """Whether a predicted transcription reads the ground truth correctly."""
+        return self.normalize_text(pred_text) == self.normalize_text(gt_text)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A matched (ground truth, prediction) pair; indices into the lists given to
+    :func:`evaluate_image`. ``text_correct`` is None in detection mode."""
+
+    gt_index: int
+    pred_index: int
+    iou: float
+    text_correct: bool | None = None
+
+
+@dataclass
+class ImageResult:
+    """Counts of one image.
+
+    Attributes:
+        num_gt_care: ground truths that count in recall.
+        num_gt_dont_care: don't-care ground truths.
+        num_pred: predictions that count in precision (all minus the dropped ones).
+        num_pred_dropped: predictions dropped on don't-care regions.
+        num_tp: true positives (in end-to-end mode: matches with a correct transcription).
+        matches: every one-to-one match; in end-to-end mode also those with a wrong text.
+        dropped: indices of the dropped predictions.
+    """
+
+    num_gt_care: int = 0
+    num_gt_dont_care: int = 0
+    num_pred: int = 0
+    num_pred_dropped: int = 0
+    num_tp: int = 0
+    matches: list[Match] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """The integer counts, as a JSON-friendly dict."""
+        return {
+            "num_gt_care": self.num_gt_care,
+            "num_gt_dont_care": self.num_gt_dont_care,
+            "num_pred": self.num_pred,
+            "num_pred_dropped": self.num_pred_dropped,
+            "num_tp": self.num_tp,
+        }
+
+
+def to_geometry(polygon: PolygonLike) -> BaseGeometry:
+    """A valid shapely geometry for ``polygon``: self-intersecting or otherwise invalid rings are
+    repaired with ``shapely.make_valid`` and only their areal parts are kept (a degenerate polygon,
+    e.g. with collinear points, becomes an empty geometry of area 0).
+
+    Raises:
+        ValueError: when ``polygon`` has fewer than 3 points or an odd number of coordinates.
+    """
+    coords = np.asarray(polygon, dtype=np.float64)
+    if coords.ndim == 1:
+        if coords.size % 2:
+            raise ValueError(f"polygon has an odd number of coordinates ({coords.size})")
+        coords = coords.reshape(-1, 2)
+    if coords.ndim != 2 or coords.shape[1] != 2 or len(coords) < 3:
+        raise ValueError(
+            f"polygon needs at least 3 (x, y) points, got shape {tuple(coords.shape)}"
+        )
+    if not np.isfinite(coords).all():
+        raise ValueError("polygon has non-finite coordinates")
+    geometry = Polygon(coords)
+    if geometry.is_valid:
+        return geometry
+    repaired = shapely.make_valid(geometry)
+    parts = getattr(repaired, "geoms", [repaired])
+    return MultiPolygon([p for p in parts if isinstance(p, Polygon) and not p.is_empty])
+
+
+def _as_geometry(polygon: PolygonLike | BaseGeometry) -> BaseGeometry:
+    return polygon if isinstance(polygon, BaseGeometry) else to_geometry(polygon)
+
+
+def polygon_iou(a: PolygonLike | BaseGeometry, b: PolygonLike | BaseGeometry) -> float:
+    """Intersection over union of two polygons (0 when both have zero area)."""
+    a, b = _as_geometry(a), _as_geometry(b)
+    inter = a.intersection(b).area
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
+
+
+def polygon_intersection_over_area(
+    a: PolygonLike | BaseGeometry, b: PolygonLike | BaseGeometry
+) -> float:
+    """Area of ``a`` ∩ ``b`` divided by the area of ``a`` (0 when ``a`` has zero area)."""
+    a, b = _as_geometry(a), _as_geometry(b)
+    return a.intersection(b).area / a.area if a.area > 0 else 0.0
+
+
+def _geometries(polygons: Sequence[PolygonLike], kind: str) -> np.ndarray:
+    """An object array of geometries; errors name the offending index."""
+    out = np.empty(len(polygons), dtype=object)
+    for i, polygon in enumerate(polygons):
+        try:
+            out[i] = to_geometry(polygon)
+        except ValueError as e:
+            raise ValueError(f"{kind} #{i}: {e}") from e
+    return out
+
+
+def _iou_matrix(gts: np.ndarray, preds: np.ndarray) -> np.ndarray:
+    """(G, P) IoU matrix of two object arrays of geometries."""
+    if len(gts) == 0 or len(preds) == 0:
+        return np.zeros((len(gts), len(preds)))
+    inter = shapely.area(shapely.intersection(gts[:, None], preds[None, :]))
+    union = shapely.area(gts)[:, None] + shapely.area(preds)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def evaluate_image(
+    gt_polygons: Sequence[PolygonLike],
+    gt_texts: Sequence[str],
+    gt_ignore: Sequence[bool],
+    pred_polygons: Sequence[PolygonLike],
+    pred_texts: Sequence[str] | None = None,
+    pred_scores: Sequence[float] | None = None,
+    protocol: Protocol = Protocol(),
+    *,
+    end_to_end: bool = False,
+) -> ImageResult:
+    """Score the predictions of one image against its ground truth.
+
+    Args:
+        gt_polygons, gt_texts, gt_ignore: G ground truths.
+        pred_polygons, pred_texts, pred_scores: P predictions; ``pred_texts`` is needed only in
+            end-to-end mode; ``pred_scores`` (default: all equal) break IoU ties, higher first.
+        protocol: the scoring rules.
+        end_to_end: detection (False) or end-to-end (True) scoring.
+
+    Raises:
+        ValueError: on a polygon with fewer than 3 points (the message names its index), or on
+            lists of different lengths.
+    """
+    num_gt, num_pred = len(gt_polygons), len(pred_polygons)
+    if len(gt_texts) != num_gt or len(gt_ignore) != num_gt:
+        raise ValueError(
+            f"{num_gt} ground-truth polygons but {len(gt_texts)} texts and "
+            f"{len(gt_ignore)} ignore flags"
+        )
+    if end_to_end and (pred_texts is None or len(pred_texts) != num_pred):
+        raise ValueError(f"end-to-end scoring needs one text per prediction ({num_pred})")
+    scores = np.zeros(num_pred) if pred_scores is None else np.asarray(pred_scores, dtype=float)
+    if len(scores) != num_pred:
+        raise ValueError(f"{num_pred} predicted polygons but {len(scores)} scores")
+
+    gts = _geometries(gt_polygons, "ground-truth polygon")
+    preds = _geometries(pred_polygons, "predicted polygon")
+    dont_care = np.array(
+        [protocol.is_dont_care(t, ig) for t, ig in zip(gt_texts, gt_ignore)], dtype=bool
+    ).reshape(num_gt)
+    iou = _iou_matrix(gts, preds)
+
+    # Drop the predictions that match a don't-care region or lie mostly inside them.
+    dropped = np.zeros(num_pred, dtype=bool)
+    if dont_care.any() and num_pred:
+        dropped |= (iou[dont_care] > protocol.iou_threshold).any(axis=0)
+        dont_care_region = shapely.union_all(gts[dont_care])
+        pred_area = shapely.area(preds)
+        inside = shapely.area(shapely.intersection(preds, dont_care_region))
+        fraction = np.divide(inside, pred_area, out=np.zeros(num_pred), where=pred_area > 0)
+        dropped |= fraction > protocol.dont_care_area_threshold
+
+    # Greedy one-to-one matching of care ground truths and kept predictions.
+    gt_idx, pred_idx = np.nonzero(
+        (iou > protocol.iou_threshold) & ~dont_care[:, None] & ~dropped[None, :]
+    )
+    correct = np.array(
+        [
+            end_to_end and protocol.transcription_matches(pred_texts[p], gt_texts[g])
+            for g, p in zip(gt_idx, pred_idx)
+        ],
+        dtype=bool,
+    )
+    pair_iou = iou[gt_idx, pred_idx]
+    # np.lexsort sorts by its last key first: correct text, then IoU, then score, descending.
+    order = np.lexsort((-scores[pred_idx], -pair_iou, -correct.astype(int)))
+    gt_used, pred_used = np.zeros(num_gt, dtype=bool), np.zeros(num_pred, dtype=bool)
+    matches = []
+    for k in order:
+        g, p = gt_idx[k], pred_idx[k]
+        if gt_used[g] or pred_used[p]:
+            continue
+        gt_used[g] = pred_used[p] = True
+        matches.append(
+            Match(int(g), int(p), float(pair_iou[k]), bool(correct[k]) if end_to_end else None)
+        )
+
+    return ImageResult(
+        num_gt_care=int((~dont_care).sum()),
+        num_gt_dont_care=int(dont_care.sum()),
+        num_pred=int((~dropped).sum()),
+        num_pred_dropped=int(dropped.sum()),
+        num_tp=sum(1 for m in matches if m.text_correct is not False),
+        matches=matches,
+        dropped=[int(i) for i in np.nonzero(dropped)[0]],
+    )
+
+
+def accumulate(results: Sequence[ImageResult]) -> dict[str, float]:
+    """Data-set metrics from per-image results.
+
+    Returns:
+        dict with ``precision`` = TP / kept predictions, ``recall`` = TP / care ground truths,
+        ``hmean`` = 2PR / (P + R) (each 0 when its denominator is 0), as fractions in [0, 1],
+        and the summed counts ``num_tp``, ``num_pred``, ``num_gt``.
+    """
+    num_tp = sum(r.num_tp for r in results)
+    num_pred = sum(r.num_pred for r in results)
+    num_gt = sum(r.num_gt_care for r in results)
+    precision = num_tp / num_pred if num_pred else 0.0
+    recall = num_tp / num_gt if num_gt else 0.0
+    hmean = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": precision,
+        "recall": recall,
+        "hmean": hmean,
+        "num_tp": num_tp,
+        "num_pred": num_pred,
+        "num_gt": num_gt,
+    }
+

@@ -1,0 +1,186 @@
+"""``TextROIHeads``: Mask R-CNN's box and mask heads plus the recognition branch (§3.2)."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.layers import ShapeSpec, cat
+from detectron2.modeling import ROI_HEADS_REGISTRY, StandardROIHeads
+from detectron2.structures import Instances
+from detectron2.structures.boxes import matched_pairwise_iou
+from detectron2.utils.events import get_event_storage
+from torch import nn
+
+from ..charset import IGNORE, Charset, build_charset
+from ..structures import TextList
+from .poolers import RectROIPooler
+from .recognizer import build_recognizer
+
+
+@ROI_HEADS_REGISTRY.register()
+class TextROIHeads(StandardROIHeads):
+    """Standard box + mask heads, and a recognizer on RoI-Masked features.
+
+    RoI-Masking: features pooled to ``(Hr, Wr)`` from the FPN are multiplied by the instance
+    mask resized to ``(Hr, Wr)``: the ground-truth mask in training, the predicted mask
+    probability at inference. Training RoIs for recognition are the ground-truth boxes
+    plus foreground proposals that overlap their ground truth well; don't-care instances
+    (all-IGNORE ``gt_texts``) never train recognition.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        rec_in_features: List[str],
+        rec_pooler: RectROIPooler,
+        recognizer: nn.Module,
+        charset: Charset,
+        rec_masking: bool = True,
+        rec_loss_weight: float = 1.0,
+        rec_proposals_per_image: int = 16,
+        rec_proposal_iou: float = 0.7,
+        rec_max_rois_per_image: int = 64,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not self.mask_on:
+            raise ValueError("TextROIHeads needs the mask head: set MODEL.MASK_ON=True")
+        self.rec_in_features = rec_in_features
+        self.rec_pooler = rec_pooler
+        self.recognizer = recognizer
+        self.charset = charset
+        self.rec_masking = rec_masking
+        self.rec_loss_weight = rec_loss_weight
+        self.rec_proposals_per_image = rec_proposals_per_image
+        self.rec_proposal_iou = rec_proposal_iou
+        self.rec_max_rois_per_image = rec_max_rois_per_image
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+        ret = super().from_config(cfg, input_shape)
+        ret.update(cls._init_rec_head(cfg, input_shape))
+        return ret
+
+    @classmethod
+    def _init_rec_head(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+        rec = cfg.MODEL.REC_HEAD
+        in_features = list(rec.IN_FEATURES) or list(cfg.MODEL.ROI_HEADS.IN_FEATURES)
+        channels = {input_shape[f].channels for f in in_features}
+        if len(channels) != 1:
+            raise ValueError(f"REC_HEAD.IN_FEATURES {in_features} have different channels")
+        pooler = RectROIPooler(
+            output_size=tuple(rec.POOLER_RESOLUTION),
+            scales=tuple(1.0 / input_shape[f].stride for f in in_features),
+            sampling_ratio=rec.POOLER_SAMPLING_RATIO,
+            pooler_type=rec.POOLER_TYPE,
+        )
+        return {
+            "rec_in_features": in_features,
+            "rec_pooler": pooler,
+            "recognizer": build_recognizer(cfg, channels.pop()),
+            "charset": build_charset(cfg),
+            "rec_masking": rec.MASKING,
+            "rec_loss_weight": rec.LOSS_WEIGHT,
+            "rec_proposals_per_image": rec.PROPOSALS_PER_IMAGE,
+            "rec_proposal_iou": rec.PROPOSAL_IOU,
+            "rec_max_rois_per_image": rec.MAX_TRAIN_ROIS_PER_IMAGE,
+        }
+
+    def forward(
+        self,
+        images,
+        features: Dict[str, torch.Tensor],
+        proposals: List[Instances],
+        targets: Optional[List[Instances]] = None,
+    ) -> Tuple[List[Instances], Dict[str, torch.Tensor]]:
+        del images
+        if not self.training:
+            instances = self._forward_box(features, proposals)
+            return self.forward_with_given_boxes(features, instances), {}
+        assert targets is not None, "'targets' are required in training"
+        proposals = self.label_and_sample_proposals(proposals, targets)
+        losses = self._forward_box(features, proposals)
+        losses.update(self._forward_mask(features, proposals))
+        rois = self.recognition_rois(proposals, targets)
+        losses.update(self._forward_recognition(features, rois))
+        return proposals, losses
+
+    def forward_with_given_boxes(
+        self, features: Dict[str, torch.Tensor], instances: List[Instances]
+    ) -> List[Instances]:
+        """Masks, then texts, for the given ``pred_boxes``."""
+        instances = super().forward_with_given_boxes(features, instances)
+        return self._forward_recognition(features, instances)
+
+    def recognition_rois(
+        self, proposals: List[Instances], targets: List[Instances]
+    ) -> List[Instances]:
+        """Per image: the readable ground truth, then well-matched foreground proposals,
+        as ``Instances`` with ``proposal_boxes``, ``gt_masks`` and ``gt_texts``."""
+        rois = []
+        for props, gts in zip(proposals, targets):
+            readable = gts[gts.gt_texts[:, 0] != IGNORE]
+            gt_rois = Instances(gts.image_size, proposal_boxes=readable.gt_boxes,
+                                gt_masks=readable.gt_masks, gt_texts=readable.gt_texts)
+            parts = [gt_rois]
+            if self.rec_proposals_per_image > 0 and props.has("gt_texts"):
+                fg = props[(props.gt_classes >= 0) & (props.gt_classes < self.num_classes)]
+                iou = matched_pairwise_iou(fg.proposal_boxes, fg.gt_boxes)
+                fg = fg[(iou >= self.rec_proposal_iou) & (fg.gt_texts[:, 0] != IGNORE)]
+                keep = torch.randperm(len(fg), device=iou.device)[: self.rec_proposals_per_image]
+                fg = fg[keep]
+                parts.append(Instances(fg.image_size, proposal_boxes=fg.proposal_boxes,
+                                       gt_masks=fg.gt_masks, gt_texts=fg.gt_texts))
+            rois.append(Instances.cat(parts)[: self.rec_max_rois_per_image])
+        return rois
+
+    def roi_masks(self, instances: List[Instances]) -> torch.Tensor:
+        """Instance masks in RoI coordinates, ``(N, 1, Hr, Wr)`` in [0, 1]: the ground truth
+        (``gt_masks``) where the instances carry it, else the predicted ``pred_masks``."""
+        hr, wr = self.rec_pooler.output_size
+        if instances[0].has("gt_masks"):
+            side = max(hr, wr)
+            boxes = [x.proposal_boxes.tensor for x in instances]
+            masks = [x.gt_masks.crop_and_resize(b, side) for x, b in zip(instances, boxes)]
+            masks = cat(masks, dim=0).float()[:, None]
+        else:
+            masks = cat([x.pred_masks for x in instances], dim=0)  # (N, 1, M, M) probabilities
+        return F.interpolate(masks, size=(hr, wr), mode="bilinear", align_corners=False)
+
+    def masked_roi_features(
+        self, features: Dict[str, torch.Tensor], instances: List[Instances]
+    ) -> torch.Tensor:
+        """``F_roi``: RoI-Masked recognition features ``(N, C, Hr, Wr)`` of the instances'
+        ``proposal_boxes`` (training) or ``pred_boxes`` (inference)."""
+        boxes = [x.proposal_boxes if x.has("proposal_boxes") else x.pred_boxes for x in instances]
+        roi_features = self.rec_pooler([features[f] for f in self.rec_in_features], boxes)
+        if self.rec_masking:
+            roi_features = roi_features * self.roi_masks(instances)
+        return roi_features
+
+    def _forward_recognition(self, features: Dict[str, torch.Tensor], instances: List[Instances]):
+        num_rois = sum(len(x) for x in instances)
+        if self.training:
+            get_event_storage().put_scalar("rec_head/num_rois", num_rois / max(len(instances), 1))
+            if num_rois == 0:  # keep every parameter in the graph (DDP)
+                zero = sum(p.sum() for p in self.recognizer.parameters()) * 0.0
+                return {"loss_rec": zero}
+            targets = cat([x.gt_texts for x in instances], dim=0)
+            loss = self.recognizer.loss(self.masked_roi_features(features, instances), targets)
+            return {"loss_rec": loss * self.rec_loss_weight}
+
+        if num_rois == 0:
+            decoded_texts, scores = [], torch.zeros(0)
+        else:
+            decoded = self.recognizer.decode(self.masked_roi_features(features, instances))
+            decoded_texts, scores = self.charset.decode_batch(decoded.ids), decoded.scores
+        start = 0
+        for x in instances:
+            end = start + len(x)
+            x.pred_texts = TextList(decoded_texts[start:end])
+            x.text_scores = scores[start:end].to(x.pred_boxes.device)
+            start = end
+        return instances

@@ -1,0 +1,28 @@
+"""Shared fixtures."""
+import os
+import uuid
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def synth_dataset(tmp_path_factory):
+    """A tiny synthetic data set (6 train / 3 val images, about 192x256), registered.
+
+    Returns:
+        (train_name, val_name, root): the registered data set names and the folder holding
+        ``train.json``, ``train/``, ``val.json`` and ``val/``.
+    """
+    from dld_spotter.data import register_text_dataset
+    from dld_spotter.data.synth import SynthConfig, generate_dataset
+
+    root = str(tmp_path_factory.mktemp("synth"))
+    generate_dataset(root, num_train=6, num_val=3, seed=0,
+                     cfg=SynthConfig(height=192, width=256), workers=1)
+    tag = uuid.uuid4().hex[:8]
+    names = []
+    for split in ("train", "val"):
+        name = f"test_synth_{split}_{tag}"
+        register_text_dataset(name, os.path.join(root, f"{split}.json"), os.path.join(root, split))
+        names.append(name)
+    return names[0], names[1], root

@@ -1,0 +1,225 @@
+"""The base spotter end to end: losses, inference in original coordinates, checkpoints,
+DefaultPredictor, the training entry point (1 and 2 processes, interruption, resume)."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetCatalog
+from detectron2.engine import DefaultPredictor, HookBase
+from detectron2.modeling import build_model
+from detectron2.utils.events import EventStorage
+
+from dld_spotter.config import load_config
+from dld_spotter.data.mapper import TextDatasetMapper
+from dld_spotter.engine import TextSpotterTrainer
+from dld_spotter.modeling import TextROIHeads, TextSpotter
+from dld_spotter.structures import TextList
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_OPTS = [
+    "MODEL.DEVICE", "cpu",
+    "INPUT.MIN_SIZE_TRAIN", "(160,)", "INPUT.MAX_SIZE_TRAIN", "224",
+    "INPUT.MIN_SIZE_TEST", "160", "INPUT.MAX_SIZE_TEST", "224",
+    "MODEL.LIGHT_NET.STAGE_CHANNELS", "(16, 32, 48, 64)", "MODEL.LIGHT_NET.STEM_CHANNELS", "16",
+    "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.REC_HEAD.CONV_DIM", "32",
+    "MODEL.REC_HEAD.LSTM_HIDDEN", "32", "MODEL.REC_HEAD.ATTENTION_DIM", "32",
+    "MODEL.ROI_BOX_HEAD.FC_DIM", "64", "MODEL.ROI_MASK_HEAD.CONV_DIM", "32",
+    "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "0", "SOLVER.STEPS", "()",
+    "DATALOADER.NUM_WORKERS", "0", "SEED", "0",
+]
+
+
+def tiny_opts(synth_dataset, output_dir, *extra):
+    train, val, _ = synth_dataset
+    return TINY_OPTS + ["DATASETS.TRAIN", f"('{train}',)", "DATASETS.TEST", f"('{val}',)",
+                        "OUTPUT_DIR", str(output_dir), *extra]
+
+
+@pytest.fixture
+def tiny_cfg(synth_dataset, tmp_path):
+    return load_config(os.path.join(REPO, "configs/synth/teacher_tiny.yaml"),
+                       tiny_opts(synth_dataset, tmp_path))
+
+
+def training_batches(cfg, n):
+    mapper = TextDatasetMapper(cfg, is_train=True)
+    dicts = DatasetCatalog.get(cfg.DATASETS.TRAIN[0])
+    return [[mapper(dicts[(2 * i + j) % len(dicts)]) for j in range(2)] for i in range(n)]
+
+
+def test_model_is_a_registered_text_spotter(tiny_cfg):
+    model = build_model(tiny_cfg)
+    assert isinstance(model, TextSpotter) and isinstance(model.roi_heads, TextROIHeads)
+    assert model.roi_heads.rec_pooler.output_size == (8, 32)
+    assert len(model.roi_heads.recognizer.encoder.convs) == 6
+
+
+def test_total_loss_falls_on_synthetic_data(tiny_cfg):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg).train()
+    optimizer = TextSpotterTrainer.build_optimizer(tiny_cfg, model)
+    batches = training_batches(tiny_cfg, 3)
+    history = []
+    with EventStorage():
+        for step in range(45):
+            losses = model(batches[step % 3])
+            assert set(losses) >= {"loss_rec", "loss_mask", "loss_cls", "loss_rpn_cls"}
+            total = sum(losses.values())
+            optimizer.zero_grad()
+            total.backward()
+            optimizer.step()
+            history.append({k: v.item() for k, v in losses.items()})
+    for h in history:
+        h["total"] = sum(h.values())
+    first, last = history[:3], history[-3:]
+    for key, factor in (("total", 0.8), ("loss_rec", 0.8), ("loss_rpn_cls", 0.8),
+                        ("loss_mask", 0.95)):
+        before = np.mean([h[key] for h in first])
+        after = np.mean([h[key] for h in last])
+        assert after < factor * before, f"{key}: {before:.3f} -> {after:.3f}"
+
+
+def test_recognition_ignores_dont_care_and_reaches_its_parameters(tiny_cfg):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg).train()
+    batch = training_batches(tiny_cfg, 1)[0]
+    for x in batch:  # every instance don't-care: recognition has nothing to learn
+        x["instances"].gt_texts[:] = -1
+    with EventStorage():
+        losses = model(batch)
+    assert losses["loss_rec"].item() == 0.0
+    losses["loss_rec"].backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0
+               for p in model.roi_heads.recognizer.parameters())
+
+
+def predict(model, image, height, width):
+    with torch.no_grad():
+        return model([{"image": image, "height": height, "width": width}])[0]["instances"]
+
+
+def test_inference_returns_texts_in_original_coordinates(tiny_cfg):
+    cfg = tiny_cfg.clone()
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0  # an untrained model: keep every box
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    image = torch.randint(0, 255, (3, 160, 224), dtype=torch.uint8)
+    out = predict(model, image, 320, 448)  # the original was twice the network input
+    assert len(out) > 0
+    assert out.image_size == (320, 448) and out.pred_masks.shape[1:] == (320, 448)
+    assert isinstance(out.pred_texts, TextList) and len(out.pred_texts) == len(out)
+    assert all(isinstance(t, str) for t in out.pred_texts)
+    assert out.text_scores.shape == (len(out),)
+    assert ((out.text_scores >= 0) & (out.text_scores <= 1)).all()
+    boxes = out.pred_boxes.tensor
+    assert boxes[:, 2].max() <= 448 and boxes[:, 3].max() <= 320
+    # The same boxes at the network's resolution are exactly half.
+    small = predict(model, image, 160, 224)
+    assert torch.allclose(small.pred_boxes.tensor * 2, boxes, atol=1e-3)
+    assert small.pred_texts == out.pred_texts
+    subset = out[out.scores > out.scores.median()]
+    assert len(subset.pred_texts) == len(subset)
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(tiny_cfg, tmp_path):
+    cfg = tiny_cfg.clone()
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    with EventStorage():  # a few steps so that BN statistics are not the defaults
+        model.train()
+        optimizer = TextSpotterTrainer.build_optimizer(cfg, model)
+        for batch in training_batches(cfg, 2):
+            loss = sum(model(batch).values())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    DetectionCheckpointer(model, save_dir=str(tmp_path)).save("m")
+    torch.manual_seed(123)
+    clone = build_model(cfg).eval()
+    DetectionCheckpointer(clone).load(str(tmp_path / "m.pth"))
+    image = torch.randint(0, 255, (3, 160, 224), dtype=torch.uint8)
+    a, b = predict(model, image, 160, 224), predict(clone, image, 160, 224)
+    assert len(a) > 0 and len(a) == len(b)
+    assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor)
+    assert torch.equal(a.pred_masks, b.pred_masks)
+    assert a.pred_texts == b.pred_texts and torch.equal(a.text_scores, b.text_scores)
+
+
+def test_default_predictor_returns_pred_texts(tiny_cfg, synth_dataset):
+    cfg = tiny_cfg.clone()
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
+    predictor = DefaultPredictor(cfg)
+    record = DatasetCatalog.get(synth_dataset[1])[0]
+    import cv2
+
+    image = cv2.imread(record["file_name"])
+    out = predictor(image)["instances"]
+    assert out.image_size == image.shape[:2]
+    assert out.has("pred_texts") and out.has("text_scores") and out.has("pred_masks")
+
+
+class StopAt(HookBase):
+    def __init__(self, iteration):
+        self.iteration = iteration
+
+    def after_step(self):
+        if self.trainer.iter == self.iteration:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_training_is_saved_and_resumes(synth_dataset, tmp_path):
+    cfg = load_config(os.path.join(REPO, "configs/synth/teacher_tiny.yaml"),
+                      tiny_opts(synth_dataset, tmp_path, "SOLVER.MAX_ITER", "6",
+                                "SOLVER.CHECKPOINT_PERIOD", "100"))
+    trainer = TextSpotterTrainer(cfg)
+    trainer.register_hooks([StopAt(2)])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    saved = torch.load(tmp_path / "model_interrupted.pth", weights_only=False)
+    assert saved["trainer"]["iteration"] == 2  # stopped after step 2
+    resumed = TextSpotterTrainer(cfg)
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 3
+    for a, b in zip(trainer.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def run_train_net(*args, timeout=600):
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, os.path.join(REPO, "projects/DLD/train_net.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def test_train_net_two_processes_then_eval_only(synth_dataset, tmp_path):
+    config = os.path.join(REPO, "configs/synth/teacher_tiny.yaml")
+    opts = tiny_opts(synth_dataset, tmp_path, "SOLVER.MAX_ITER", "4")
+    # Registered names exist only in this process: point the children at the files instead.
+    root = synth_dataset[2]
+    result = run_train_net("--num-gpus", "2", "--config-file", config,
+                           *_with_synth_root(opts, root))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.isfile(tmp_path / "model_final.pth")
+    assert "e2e_hmean" in result.stdout + result.stderr
+    result = run_train_net("--eval-only", "--config-file", config,
+                           *_with_synth_root(opts, root), "MODEL.WEIGHTS",
+                           str(tmp_path / "model_final.pth"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.isfile(tmp_path / "inference" / "synth_val" / "text_results.json")
+
+
+def _with_synth_root(opts, root):
+    """Use the built-in synth_train/synth_val names, found under DLD_DATASETS=<root>/.."""
+    os.environ["DLD_DATASETS"] = os.path.dirname(root)
+    link = os.path.join(os.path.dirname(root), "synth")
+    if not os.path.exists(link):
+        os.symlink(root, link)
+    out = list(opts)
+    out[out.index("DATASETS.TRAIN") + 1] = "('synth_train',)"
+    out[out.index("DATASETS.TEST") + 1] = "('synth_val',)"
+    return out
