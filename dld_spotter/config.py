@@ -74,6 +74,11 @@ def add_dld_config(cfg: CN) -> None:
     _C.INPUT.TEXT_AUG.CONTRAST = 0.3
     _C.INPUT.TEXT_AUG.SATURATION = 0.3
 
+    # --- Training data mix (§4.1: IC13/IC15/MLT17/Total-Text) --------------------------------
+    # One sampling ratio per DATASETS.TRAIN entry (probability of a set = ratio / sum);
+    # empty = detectron2's concatenation (each image equally likely).
+    _C.DATASETS.TRAIN_RATIOS = ()
+
     # --- Optimizer (§4.1: AdamW, step decay) --------------------------------------------------
     _C.SOLVER.OPTIMIZER = "AdamW"  # or "SGD" (detectron2's default behaviour)
 
@@ -81,6 +86,75 @@ def add_dld_config(cfg: CN) -> None:
     _C.TEST.TEXT = CN()
     # Detections whose recognition score is below this are dropped before end-to-end scoring.
     _C.TEST.TEXT.REC_SCORE_THRESH = 0.0
+    # Protocol preset (dld_spotter/evaluation/presets.py): "ic13", "ic15", "totaltext" or
+    # "plain"; "" = the data set's metadata "protocol", else guessed from its name.
+    _C.TEST.TEXT.PROTOCOL = ""
+    # Lexicon modes to report (none/strong/weak/generic/full); empty = the preset's.
+    _C.TEST.TEXT.LEXICON_MODES = []
+    # Lexicon files (one word per line) of the weak / generic / full modes; "" = the data
+    # set's metadata "lexicons" entry. "full" falls back to the union of per-image lexicons.
+    _C.TEST.TEXT.LEXICONS = CN()
+    _C.TEST.TEXT.LEXICONS.WEAK = ""
+    _C.TEST.TEXT.LEXICONS.GENERIC = ""
+    _C.TEST.TEXT.LEXICONS.FULL = ""
+    # Matching IoU (strictly above): 0.5 (RRC); 0.1 for the paper's MANGO comparison.
+    _C.TEST.TEXT.IOU_THRESHOLD = 0.5
+    # Lexicon correction: the nearest word replaces a reading when edit distance /
+    # max(len(reading), len(word)) <= this; 1.0 = always (as published lexicon results).
+    _C.TEST.TEXT.LEXICON_MAX_DISTANCE = 1.0
+    # Word-spotting don't-care rule in the end-to-end task too (AdelaiDet's Total-Text numbers);
+    # False = Mask TextSpotter's convention, the one the paper compares with.
+    _C.TEST.TEXT.E2E_WORD_SPOTTING = False
+    # Cost metrics of every evaluation: FLOPs averaged over this many images (0 = skip), and
+    # speed as the median time of SPEED_IMAGES images after SPEED_WARMUP untimed ones.
+    _C.TEST.TEXT.FLOPS_IMAGES = 5
+    _C.TEST.TEXT.SPEED_IMAGES = 20
+    _C.TEST.TEXT.SPEED_WARMUP = 2
+    # Recognition accuracy on ground-truth boxes (Table 8's "Rec") in every evaluation.
+    _C.TEST.TEXT.REC_ACCURACY = True
+
+    # --- Dynamic Low-resolution Distillation (§3.3-3.5; MODEL.META_ARCHITECTURE "DLDSpotter") --
+    _C.MODEL.DLD = CN()
+    # Candidate scales s_1..s_k of the student, relative to the input (teacher) resolution.
+    _C.MODEL.DLD.SCALES = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+    # > 0: always run the student at this scale, with no selector (SKD-only, ablations);
+    # 0: the selector picks a scale per image.
+    _C.MODEL.DLD.FIXED_SCALE = 0.0
+    _C.MODEL.DLD.TEACHER = CN()
+    # The frozen high-resolution teacher: its own config file and checkpoint (a TextSpotter).
+    # The student usually starts from the same checkpoint (MODEL.WEIGHTS).
+    _C.MODEL.DLD.TEACHER.CONFIG = ""
+    _C.MODEL.DLD.TEACHER.WEIGHTS = ""
+    _C.MODEL.DLD.DRS = CN()
+    # The selector sees the image resized to THUMBNAIL_SIZE x THUMBNAIL_SIZE.
+    _C.MODEL.DLD.DRS.THUMBNAIL_SIZE = 224
+    # Channels of the stem and of the four residual stages (10 convolutions in all).
+    _C.MODEL.DLD.DRS.STEM_CHANNELS = 16
+    _C.MODEL.DLD.DRS.STAGE_CHANNELS = (16, 32, 64, 128)
+    # No normalisation by default: the selector must work with one image per GPU.
+    _C.MODEL.DLD.DRS.NORM = ""
+    # Gumbel-softmax temperature tau = TAU_INIT * TAU_DECAY ** epoch (§3.3).
+    _C.MODEL.DLD.DRS.TAU_INIT = 5.0
+    _C.MODEL.DLD.DRS.TAU_DECAY = 0.965
+    _C.MODEL.DLD.DRS.FLOPS_WEIGHT = 0.1  # gamma of Eq. 4
+    _C.MODEL.DLD.DRS.LOSS_WEIGHT = 1.0  # lambda_2 of Eq. 11
+    # Average forward FLOPs T_i per candidate scale (any unit; normalised by the largest).
+    # Empty: measured with fvcore on FLOPS_NUM_IMAGES training images when training starts.
+    _C.MODEL.DLD.DRS.FLOPS = []
+    _C.MODEL.DLD.DRS.FLOPS_NUM_IMAGES = 4
+    _C.MODEL.DLD.SKD = CN()
+    # Weights of Eq. 10-11; 0 switches a loss off (Table 2).
+    _C.MODEL.DLD.SKD.LOSS_WEIGHT = 1.0  # lambda_3
+    _C.MODEL.DLD.SKD.ROI_WEIGHT = 1.0  # L_roi
+    _C.MODEL.DLD.SKD.CON_WEIGHT = 1.0  # eta_1, L_con
+    _C.MODEL.DLD.SKD.SEQ_WEIGHT = 1.0  # eta_2, L_seq
+    # L_seq trains on the teacher's TOP_K beam-search sequences (beam width TOP_K).
+    _C.MODEL.DLD.SKD.TOP_K = 1
+    # Logits distillation baseline (Table 3): per-step KL to the teacher's distributions.
+    _C.MODEL.DLD.SKD.LOGITS_WEIGHT = 0.0
+    # Deconvolution variant (Table 4): the student pools RoIs at this size and a stride-2
+    # deconvolution lifts them to REC_HEAD.POOLER_RESOLUTION (the teacher's); empty = off.
+    _C.MODEL.DLD.SKD.DECONV_FROM = ()
 
 
 def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:

@@ -403,11 +403,25 @@ def test_evaluator_end_to_end(dataset_name, tmp_path, caplog, distributed):
         predictions[0]
     )
     saved = json.loads((tmp_path / "text_results.json").read_text())
-    assert saved["detection"]["num_tp"] == 2 and saved["end_to_end"]["num_tp"] == 1
-    assert saved["protocol"]["iou_threshold"] == 0.5
+    assert saved["detection"]["num_tp"] == 2 and saved["end_to_end"]["none"]["num_tp"] == 1
+    assert saved["protocol"]["iou_threshold"] == 0.5 and saved["preset"] == "plain"
+    assert saved["e2e_convention"].startswith("Mask TextSpotter")
     assert [im["image_id"] for im in saved["images"]] == [1, 2]
     assert saved["images"][0]["detection"]["num_pred_dropped"] == 1
-    assert saved["images"][1]["end_to_end"]["num_pred"] == 1
+    assert saved["images"][1]["end_to_end"]["none"]["num_pred"] == 1
+
+    # Per image: image 2 end to end has its "zzz" record (#1) as the false positive, and both
+    # of its words missed; World's record (#0) is below the text-score threshold.
+    per_image = json.loads((tmp_path / "text_per_image.json").read_text())
+    image2 = per_image[1]["details"]["end_to_end"]["none"]
+    assert image2["false_positives"] == [{"pred": 1, "pred_text": "zzz"}]
+    assert [m["gt_text"] for m in image2["misses"]] == ["World", "abc"]
+    image1 = per_image[0]["details"]["detection"]
+    assert image1["dropped"] == [1]
+    assert image1["matches"] == [
+        {"gt": 0, "pred": 0, "iou": pytest.approx(1.0, abs=0.15), "gt_text": "Hello",
+         "pred_text": "HELLO", "correct": None}
+    ]
 
 
 def test_evaluator_scores_only_processed_images(dataset_name):

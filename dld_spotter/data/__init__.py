@@ -1,4 +1,7 @@
 """Data sets of dld-spotter. Importing this package registers the built-in data sets."""
 from .datasets import load_text_json, register_text_dataset
+from .lexicons import load_lexicon
+from .mixed import MixedTrainingSampler, build_mixed_train_loader
 
-__all__ = ["load_text_json", "register_text_dataset"]
+__all__ = ["load_text_json", "register_text_dataset", "load_lexicon", "MixedTrainingSampler",
+           "build_mixed_train_loader"]

@@ -2,7 +2,8 @@
 
 :func:`load_text_json` reads and validates one split into detectron2 dataset dicts;
 :func:`register_text_dataset` makes it available by name. Importing this module registers
-the built-in synthetic set (``synth_train``, ``synth_val``) under ``$DLD_DATASETS``.
+the built-in synthetic set (``synth_train``, ``synth_val``) and the public benchmarks
+(``BENCHMARKS``, converted with ``python -m dld_spotter.data.convert``) under ``$DLD_DATASETS``.
 """
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import json
 import logging
 import os
 from functools import partial
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
+
+from .lexicons import lexicon_files
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,19 @@ _SHOWN_IDS = 5  # annotation ids quoted in a warning
 SYNTH_COMMAND = (
     "python -m dld_spotter.data.synth --out {root}/synth --num-train 2000 --num-val 100 --seed 0"
 )
+# name: (folder under the root, split, converter format, native ground truth in the folder,
+#        per-image lexicon folder or None, folder of the weak/generic/full lexicons or None).
+# Images are in <folder>/<split>_images, except SynthText's (<folder>/images, with gt.mat).
+BENCHMARKS = {
+    "ic13_train": ("icdar2013", "train", "ic13", "train_gt", None, None),
+    "ic13_test": ("icdar2013", "test", "ic13", "test_gt", "test_lexicons", "lexicons"),
+    "ic15_train": ("icdar2015", "train", "ic15", "train_gt", None, None),
+    "ic15_test": ("icdar2015", "test", "ic15", "test_gt", "test_lexicons", "lexicons"),
+    "totaltext_train": ("totaltext", "train", "totaltext", "train_gt", None, None),
+    "totaltext_test": ("totaltext", "test", "totaltext", "test_gt", None, "lexicons"),
+    "synthtext": ("synthtext", "train", "synthtext", "images/gt.mat", None, None),
+    "mlt17_train": ("mlt2017", "train", "mlt17", "train_gt", None, None),
+}
 
 
 def _format_error(json_file: str, what: str) -> ValueError:
@@ -105,6 +121,8 @@ def load_text_json(json_file: str, image_root: str) -> List[Dict[str, Any]]:
             "image_id": img["id"],
             "annotations": [],
         }
+        if "lexicon" in img:
+            dicts[img["id"]]["lexicon"] = list(img["lexicon"])
 
     bad_polygon, unknown_image, emptied = [], [], 0
     for i, ann in enumerate(data["annotations"]):
@@ -170,26 +188,52 @@ def register_text_dataset(name: str, json_file: str, image_root: str, **metadata
     _set_metadata(name, json_file, image_root, **metadata)
 
 
-def _load_synth(json_file: str, image_root: str, root: str) -> List[Dict[str, Any]]:
+def _load_builtin(json_file: str, image_root: str, command: str, folder: str
+                  ) -> List[Dict[str, Any]]:
     if not os.path.isfile(json_file):
         raise FileNotFoundError(
-            f"The synthetic data set file {json_file} does not exist; generate it with\n  "
-            + SYNTH_COMMAND.format(root=root)
-            + "\n(or set DLD_DATASETS to the folder that holds synth/)"
+            f"The data set file {json_file} does not exist; create it with\n  {command}\n"
+            f"(see datasets/README.md; or set DLD_DATASETS to the folder that holds {folder}/)"
         )
     return load_text_json(json_file, image_root)
 
 
+def benchmark_paths(root: str, name: str) -> Tuple[str, str, str]:
+    """``(json_file, image_root, conversion command)`` of benchmark ``name`` (BENCHMARKS)."""
+    folder, split, fmt, gt, strong, _ = BENCHMARKS[name]
+    base = os.path.join(root, folder)
+    json_file = os.path.join(base, f"{split}.json")
+    image_root = os.path.join(base, "images" if fmt == "synthtext" else f"{split}_images")
+    command = (f"python -m dld_spotter.data.convert {fmt} --images {image_root} "
+               f"--gt {os.path.join(base, gt)} --out {json_file}")
+    if strong:
+        command += f" --lexicons {os.path.join(base, strong)}"
+    return json_file, image_root, command
+
+
 def register_builtin(root: str) -> None:
-    """Register ``synth_train`` and ``synth_val`` at ``<root>/synth``, unless already there."""
+    """Register ``synth_train`` and ``synth_val`` at ``<root>/synth`` and the benchmarks of
+    ``BENCHMARKS``, each unless already there."""
     for split in ("train", "val"):
         name = f"synth_{split}"
         if name in DatasetCatalog.list():
             continue
         json_file = os.path.join(root, "synth", f"{split}.json")
         image_root = os.path.join(root, "synth", split)
-        DatasetCatalog.register(name, partial(_load_synth, json_file, image_root, root))
+        command = SYNTH_COMMAND.format(root=root)
+        DatasetCatalog.register(name, partial(_load_builtin, json_file, image_root, command,
+                                              "synth"))
         _set_metadata(name, json_file, image_root)
+    for name, (folder, *_, lexicons) in BENCHMARKS.items():
+        if name in DatasetCatalog.list():
+            continue
+        json_file, image_root, command = benchmark_paths(root, name)
+        DatasetCatalog.register(name, partial(_load_builtin, json_file, image_root, command,
+                                              folder))
+        extra = {}
+        if lexicons:
+            extra["lexicons"] = lexicon_files(os.path.join(root, folder, lexicons))
+        _set_metadata(name, json_file, image_root, **extra)
 
 
 def builtin_root() -> str:

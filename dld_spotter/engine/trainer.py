@@ -16,8 +16,10 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from ..data.mapper import TextDatasetMapper
-from ..evaluation import TextSpottingEvaluator
-from .hooks import SaveOnInterruptHook
+from ..data.mixed import build_mixed_train_loader
+from ..evaluation import TextSpottingEvaluator, model_metrics, report_table
+from ..modeling.dld import DLDSpotter
+from .hooks import SaveOnInterruptHook, build_dld_hooks
 
 
 class TextSpotterTrainer(DefaultTrainer):
@@ -56,7 +58,11 @@ class TextSpotterTrainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        return build_detection_train_loader(cfg, mapper=TextDatasetMapper(cfg, is_train=True))
+        """Concatenated ``DATASETS.TRAIN``, or mixed in ``DATASETS.TRAIN_RATIOS`` if given."""
+        mapper = TextDatasetMapper(cfg, is_train=True)
+        if cfg.DATASETS.TRAIN_RATIOS:
+            return build_mixed_train_loader(cfg, mapper)
+        return build_detection_train_loader(cfg, mapper=mapper)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name: str):
@@ -68,10 +74,25 @@ class TextSpotterTrainer(DefaultTrainer):
     def build_evaluator(cls, cfg, dataset_name: str, output_folder: str | None = None):
         if output_folder is None:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-        return TextSpottingEvaluator(
-            dataset_name, output_dir=output_folder,
-            rec_score_thresh=cfg.TEST.TEXT.REC_SCORE_THRESH,
-        )
+        return TextSpottingEvaluator.from_config(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """detectron2's ``test``, plus, per data set, the cost (FLOPs, FPS) and recognition
+        accuracy on ground-truth boxes (``TEST.TEXT.*``), logged with the text metrics as one
+        table."""
+        results = super().test(cfg, model, evaluators)
+        names = list(cfg.DATASETS.TEST)
+        per_dataset = results if len(names) != 1 else {names[0]: results}
+        module = model.module if hasattr(model, "module") else model  # DDP
+        for name in names:
+            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", name)
+            loader = cls.build_test_loader(cfg, name)
+            for task, values in model_metrics(cfg, module, loader, name, output_folder).items():
+                per_dataset[name].setdefault(task, {}).update(values)
+            if comm.is_main_process():
+                report_table(name, per_dataset[name])
+        return results
 
     @classmethod
     def build_optimizer(cls, cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -96,4 +117,7 @@ class TextSpotterTrainer(DefaultTrainer):
     def build_hooks(self):
         hooks = super().build_hooks()
         hooks.insert(-1, SaveOnInterruptHook(self.checkpointer))
+        model = self.model.module if hasattr(self.model, "module") else self.model  # DDP
+        if isinstance(model, DLDSpotter):  # teacher, temperature, FLOPs per scale
+            hooks[1:1] = build_dld_hooks(self.cfg, model)
         return hooks

@@ -3,13 +3,16 @@
 Pure functions on polygons and strings (numpy + shapely). The rules are written out in
 ``dld_spotter/evaluation/README.md``; in short:
 
-* a ground truth is *don't-care* when its ``ignore`` flag is set or its text is ``"###"``;
+* a ground truth is *don't-care* when its ``ignore`` flag is set or its text is ``"###"``, and
+  in word-spotting mode also when it is not a dictionary word (:meth:`Protocol.is_dictionary_word`);
 * a prediction is *dropped* (neither true nor false positive) when its IoU with a don't-care
   ground truth is above ``iou_threshold`` or when more than ``dont_care_area_threshold`` of its
   area lies inside the union of the don't-care regions;
 * the remaining predictions are matched one-to-one to the care ground truths with
   IoU > ``iou_threshold`` (strictly), highest IoU first; in end-to-end mode pairs whose
-  transcriptions agree are matched before any other pair, and only those count as true positives.
+  transcriptions agree are matched before any other pair, and only those count as true positives;
+* transcriptions agree when they are equal ignoring case, after dropping at most one of the
+  RRC special characters from the start and one from the end of the ground truth.
 
 A polygon is a flat list ``[x1, y1, x2, y2, ...]`` or an array of shape (K, 2), K >= 3.
 """
@@ -24,6 +27,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 __all__ = [
+    "RRC_SPECIAL_CHARACTERS",
     "ImageResult",
     "Match",
     "Protocol",
@@ -37,6 +41,10 @@ __all__ = [
 PolygonLike = Sequence[float] | np.ndarray
 
 
+# Characters that RRC allows a reading to leave out at either end of a ground-truth word.
+RRC_SPECIAL_CHARACTERS = "!?.:,*\"()·[]/'"
+
+
 @dataclass(frozen=True)
 class Protocol:
     """Settings of the scoring rules.
@@ -47,24 +55,59 @@ class Protocol:
             don't-care regions is strictly above it.
         case_sensitive: compare transcriptions with case (False: ``casefold`` both sides).
         dont_care_text: a ground-truth transcription that marks a don't-care region.
+        special_characters: one of these may be missing from the start and one from the end of
+            a correct reading of a ground-truth word ("" turns the rule off).
+        word_spotting: ground-truth words that are not dictionary words
+            (:meth:`is_dictionary_word`) are don't-care.
     """
 
     iou_threshold: float = 0.5
     dont_care_area_threshold: float = 0.5
     case_sensitive: bool = False
     dont_care_text: str = "###"
+    special_characters: str = RRC_SPECIAL_CHARACTERS
+    word_spotting: bool = False
 
     def is_dont_care(self, text: str, ignore: bool) -> bool:
         """Whether a ground truth with this transcription and ignore flag is don't-care."""
-        return bool(ignore) or text == self.dont_care_text
+        if bool(ignore) or text == self.dont_care_text:
+            return True
+        return self.word_spotting and not self.is_dictionary_word(text)
+
+    def is_dictionary_word(self, text: str) -> bool:
+        """The RRC word-spotting rule: after dropping one special character from each end,
+        a dictionary word has >= 3 characters, each a letter (``str.isalpha``) or ``-``."""
+        word = self._strip_special(text)
+        return len(word) >= 3 and all(c.isalpha() or c == "-" for c in word)
 
     def normalize_text(self, text: str) -> str:
         """The form of a transcription that is compared."""
         return text if self.case_sensitive else text.casefold()
 
+    def _strip_special(self, text: str) -> str:
+        """``text`` without one special character at its start and one at its end."""
+        if text[:1] and text[0] in self.special_characters:
+            text = text[1:]
+        if text[-1:] and text[-1] in self.special_characters:
+            text = text[:-1]
+        return text
+
+    def gt_variants(self, gt_text: str) -> set[str]:
+        """The normalised readings that count as correct for a ground-truth transcription: the
+        text itself, and without a special character at its start, at its end, or at both."""
+        variants = {gt_text}
+        specials = self.special_characters
+        if gt_text[:1] and gt_text[0] in specials:
+            variants.add(gt_text[1:])
+        if gt_text[-1:] and gt_text[-1] in specials:
+            variants.add(gt_text[:-1])
+            if len(gt_text) > 1 and gt_text[0] in specials:
+                variants.add(gt_text[1:-1])
+        return {self.normalize_text(v) for v in variants if v}
+
     def transcription_matches(self, pred_text: str, gt_text: str) -> bool:
         """Whether a predicted transcription reads the ground truth correctly."""
-        return self.normalize_text(pred_text) == self.normalize_text(gt_text)
+        return self.normalize_text(pred_text) in self.gt_variants(gt_text)
 
 
 @dataclass(frozen=True)
@@ -90,6 +133,7 @@ class ImageResult:
         num_tp: true positives (in end-to-end mode: matches with a correct transcription).
         matches: every one-to-one match; in end-to-end mode also those with a wrong text.
         dropped: indices of the dropped predictions.
+        dont_care: indices of the don't-care ground truths.
     """
 
     num_gt_care: int = 0
@@ -99,6 +143,7 @@ class ImageResult:
     num_tp: int = 0
     matches: list[Match] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
+    dont_care: list[int] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """The integer counts, as a JSON-friendly dict."""
@@ -264,6 +309,7 @@ def evaluate_image(
         num_tp=sum(1 for m in matches if m.text_correct is not False),
         matches=matches,
         dropped=[int(i) for i in np.nonzero(dropped)[0]],
+        dont_care=[int(i) for i in np.nonzero(dont_care)[0]],
     )
 
 

@@ -1,0 +1,114 @@
+"""Convert a benchmark's native ground truth to the project's COCO-style JSON.
+
+    python -m dld_spotter.data.convert {ic13,ic15,totaltext,synthtext,mlt17} \\
+        --images DIR --gt DIR_OR_FILE --out FILE.json [--lexicons DIR]
+
+``--images`` is the folder that ``file_name`` is relative to (the data set's ``image_root``);
+``--gt`` the folder of per-image ground-truth files (or one file; SynthText: ``gt.mat``);
+``--lexicons`` a folder of per-image strong lexicons (``voc_<image>.txt``), stored in each
+image's ``"lexicon"``. See ``datasets/README.md`` for each benchmark's commands.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from tqdm import tqdm
+
+from .formats import READERS, ImageGT, image_size
+from .lexicons import per_image_lexicon
+
+logger = logging.getLogger(__name__)
+
+
+def polygon_area(polygon: Sequence[float]) -> float:
+    """Area of a simple polygon given flat ``[x1, y1, ...]`` (shoelace formula)."""
+    xs, ys = polygon[0::2], polygon[1::2]
+    n = len(xs)
+    return abs(sum(xs[i] * ys[(i + 1) % n] - xs[(i + 1) % n] * ys[i] for i in range(n))) / 2
+
+
+def to_text_json(images: Iterable[ImageGT], images_dir: str,
+                 lexicon_dir: Optional[str] = None) -> Dict[str, Any]:
+    """The project's JSON (``datasets/README.md``) of ``images``; sizes read from the files.
+
+    Raises:
+        FileNotFoundError: an image (named with its ground-truth file) or a lexicon is missing.
+    """
+    out_images: List[Dict[str, Any]] = []
+    annotations: List[Dict[str, Any]] = []
+    rotated = []
+    for image_id, gt in enumerate(images, start=1):
+        path = os.path.join(images_dir, gt.file_name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{gt.source}: its image {path} does not exist")
+        size = image_size(path)
+        if size.exif_rotated:
+            rotated.append(gt.file_name)
+        record: Dict[str, Any] = {"id": image_id, "file_name": gt.file_name,
+                                  "height": size.height, "width": size.width}
+        if lexicon_dir is not None:
+            record["lexicon"] = per_image_lexicon(lexicon_dir, gt.file_name)
+        out_images.append(record)
+        for word in gt.words:
+            xs, ys = word.polygon[0::2], word.polygon[1::2]
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                "bbox": [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)],
+                "segmentation": [word.polygon], "text": word.text, "ignore": int(word.ignore),
+                "iscrowd": 0, "area": polygon_area(word.polygon),
+            })
+    if rotated:
+        logger.warning(
+            f"{len(rotated)} image(s) carry an EXIF rotation (e.g. {rotated[0]}): their sizes are "
+            "those after rotation, as detectron2 reads them; check that their ground truth is "
+            "in the rotated frame"
+        )
+    return {"images": out_images, "annotations": annotations,
+            "categories": [{"id": 1, "name": "text"}]}
+
+
+def convert(fmt: str, images_dir: str, gt_path: str, out_file: str,
+            lexicon_dir: Optional[str] = None, progress: bool = True) -> Dict[str, Any]:
+    """Read ``fmt`` ground truth, write ``out_file`` (JSON) and return its content."""
+    if fmt not in READERS:
+        raise ValueError(f"Unknown format {fmt!r}; one of {', '.join(READERS)}")
+    images = tqdm(READERS[fmt](images_dir, gt_path), desc=f"{fmt}", unit=" images",
+                  disable=not progress)
+    data = to_text_json(images, images_dir, lexicon_dir)
+    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
+    tmp_file = out_file + ".tmp"
+    with open(tmp_file, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+    os.replace(tmp_file, out_file)
+    num_ignored = sum(a["ignore"] for a in data["annotations"])
+    logger.info(f"Wrote {out_file}: {len(data['images'])} images, {len(data['annotations'])} "
+                f"text instances ({num_ignored} don't-care)")
+    return data
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m dld_spotter.data.convert", description=__doc__.split("\n\n")[0])
+    parser.add_argument("format", choices=sorted(READERS))
+    parser.add_argument("--images", required=True, help="folder of the images")
+    parser.add_argument("--gt", required=True,
+                        help="folder of ground-truth files, one file, or SynthText's gt.mat")
+    parser.add_argument("--out", required=True, help="the JSON file to write")
+    parser.add_argument("--lexicons", help="folder of per-image strong lexicons (voc_*.txt)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        convert(args.format, args.images, args.gt, args.out, args.lexicons,
+                progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

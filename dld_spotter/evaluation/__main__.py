@@ -1,0 +1,158 @@
+"""Score a predictions file against a ground-truth file, with any system's predictions::
+
+    python -m dld_spotter.evaluation --gt GT.json --pred PRED.json --protocol ic15 \\
+        [--lexicon strong --lexicon generic] [--weak-lexicon FILE] [--generic-lexicon FILE] \\
+        [--full-lexicon FILE] [--iou 0.5] [--output-dir DIR]
+
+GT.json is in the project's COCO-style format (``datasets/README.md``); an entry of
+``images`` may carry ``"lexicon": [words]`` (its strong lexicon). PRED.json is a JSON list of
+prediction records (``dld_spotter/evaluation/README.md``; the demo's JSON output is one).
+Prints one JSON object: the metrics (percent) and the settings they were computed with.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from ..data.lexicons import load_lexicon
+from .presets import LEXICON_MODES, PRESETS, get_preset
+from .protocol import Protocol
+from .text_evaluator import (
+    describe_settings,
+    evaluate_records,
+    metrics_in_percent,
+    split_details,
+)
+
+
+def read_ground_truth(json_file: str) -> list[dict]:
+    """Dataset dicts (``image_id``, ``file_name``, ``annotations`` with ``segmentation``,
+    ``text``, ``ignore``; ``lexicon`` when the image has one) of a ground-truth file; image
+    files are not needed. An annotation is don't-care when ``ignore`` is set or its text is
+    "###" or empty.
+
+    Raises:
+        FileNotFoundError, ValueError: naming the file (and the annotation) at fault.
+    """
+    if not os.path.isfile(json_file):
+        raise FileNotFoundError(f"ground-truth file {json_file} does not exist")
+    with open(json_file, encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{json_file}: not valid JSON ({e})") from e
+    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+        raise ValueError(f"{json_file}: needs 'images' and 'annotations' (COCO-style)")
+    dicts = {}
+    for img in data["images"]:
+        dicts[img["id"]] = {"image_id": img["id"], "file_name": img["file_name"],
+                            "annotations": []}
+        if "lexicon" in img:
+            dicts[img["id"]]["lexicon"] = list(img["lexicon"])
+    for ann in data["annotations"]:
+        if ann.get("image_id") not in dicts:
+            raise ValueError(
+                f"{json_file}: annotation {ann.get('id')} refers to the unknown image "
+                f"{ann.get('image_id')!r}"
+            )
+        segmentation = ann.get("segmentation")
+        if not isinstance(segmentation, list) or not segmentation:
+            raise ValueError(f"{json_file}: annotation {ann.get('id')} has no 'segmentation'")
+        text = ann.get("text", "")
+        ignore = bool(ann.get("ignore", 0)) or text in ("###", "")
+        dicts[ann["image_id"]]["annotations"].append(
+            {"segmentation": segmentation[:1], "text": "###" if ignore else text,
+             "ignore": int(ignore)}
+        )
+    return list(dicts.values())
+
+
+def read_predictions(json_file: str) -> list:
+    """The records of a predictions file (a JSON list)."""
+    if not os.path.isfile(json_file):
+        raise FileNotFoundError(f"predictions file {json_file} does not exist")
+    with open(json_file, encoding="utf-8") as f:
+        try:
+            records = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{json_file}: not valid JSON ({e})") from e
+    if not isinstance(records, list):
+        raise ValueError(f"{json_file}: must be a JSON list of prediction records")
+    return records
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dld_spotter.evaluation",
+        description="Score text-spotting predictions (ICDAR RRC-style rules).",
+    )
+    parser.add_argument("--gt", required=True, help="ground truth, project COCO-style JSON")
+    parser.add_argument("--pred", required=True, help="predictions, a JSON list of records")
+    parser.add_argument("--protocol", choices=sorted(PRESETS), default="plain",
+                        help="protocol preset: which lexicon modes are reported")
+    parser.add_argument("--lexicon", action="append", choices=LEXICON_MODES,
+                        help="report only this lexicon mode (repeatable; default: the preset's)")
+    for mode in ("weak", "generic", "full"):
+        parser.add_argument(f"--{mode}-lexicon", metavar="FILE",
+                            help=f"the {mode} lexicon, one word per line")
+    parser.add_argument("--iou", type=float, default=0.5,
+                        help="matching IoU, strictly above (0.1: the MANGO comparison)")
+    parser.add_argument("--rec-score-thresh", type=float, default=0.0,
+                        help="drop records with a lower text_score before end to end")
+    parser.add_argument("--lexicon-max-distance", type=float, default=1.0,
+                        help="lexicon correction cut-off on the normalised edit distance")
+    parser.add_argument("--e2e-word-spotting", action="store_true",
+                        help="word-spotting rules in end to end too (AdelaiDet's Total-Text)")
+    parser.add_argument("--output-dir", help="write text_results.json and "
+                        "text_per_image.json (matches, misses, false positives) here")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        dataset_dicts = read_ground_truth(args.gt)
+        records = read_predictions(args.pred)
+        files = {m: getattr(args, f"{m}_lexicon") for m in ("weak", "generic", "full")}
+        files = {m: path for m, path in files.items() if path}
+        lexicons = {m: load_lexicon(path) for m, path in files.items()}
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    preset = get_preset(args.protocol)
+    if args.lexicon:
+        preset = preset.with_modes(tuple(dict.fromkeys(args.lexicon)))
+    protocol = Protocol(iou_threshold=args.iou)
+    results = evaluate_records(
+        dataset_dicts, records, None, protocol, args.rec_score_thresh,
+        preset=preset, lexicons=lexicons, lexicon_max_distance=args.lexicon_max_distance,
+        e2e_word_spotting=args.e2e_word_spotting, details=bool(args.output_dir),
+    )
+    settings = describe_settings(preset, protocol, args.rec_score_thresh,
+                                 args.lexicon_max_distance, args.e2e_word_spotting, files)
+    summary = {
+        "metrics": metrics_in_percent(results),
+        **settings,
+        "num_images": len(results["images"]),
+        "num_unknown_predictions": results["num_unknown_predictions"],
+        "num_invalid_predictions": results["num_invalid_predictions"],
+        "skipped_lexicon_modes": results["skipped_lexicon_modes"],
+    }
+    if args.output_dir:
+        os.makedirs(args.output_dir, exist_ok=True)
+        per_image = split_details(results)
+        with open(os.path.join(args.output_dir, "text_per_image.json"), "w") as f:
+            json.dump(per_image, f)
+        with open(os.path.join(args.output_dir, "text_results.json"), "w") as f:
+            json.dump({**summary, **results}, f, indent=1)
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Cost metrics of a model on real inputs: FLOPs per image, images per second, chosen scales.
+
+* FLOPs: fvcore's count through detectron2's ``FlopCountAnalysis`` (the model traced on each
+  input, batch size 1), averaged over a sample of images. fvcore counts one fused
+  multiply-add as one flop, the convention of the FLOPs reported for detectors (and in the
+  paper's tables). Operators fvcore cannot count (e.g. ``grid_sample``, NMS) are left out.
+* Speed: wall time of ``model(inputs)`` per image (batch size 1, ``torch.no_grad``, CUDA
+  synchronised), after warm-up images that are not timed; ``fps`` = 1 / the median time.
+* Scales: models that pick their input resolution put it in ``outputs[i]["scale"]``; the
+  histogram counts the images per scale.
+"""
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import torch
+from detectron2.utils.analysis import FlopCountAnalysis
+from torch import nn
+
+__all__ = ["count_flops", "evaluate_cost", "measure_speed", "scale_histogram"]
+
+logger = logging.getLogger(__name__)
+
+
+def count_flops(model: nn.Module, inputs: Sequence[dict]) -> list[float]:
+    """FLOPs of ``model`` on each input (one image per call, as the model's ``inputs[i]``)."""
+    flops = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for inp in inputs:
+                analysis = FlopCountAnalysis(model, [inp])
+                analysis.unsupported_ops_warnings(False)
+                analysis.uncalled_modules_warnings(False)
+                flops.append(float(analysis.total()))
+    finally:
+        model.train(was_training)
+    return flops
+
+
+def measure_speed(model: nn.Module, inputs: Sequence[dict], warmup: int = 2) -> dict[str, float]:
+    """Inference speed of ``model``, one image at a time.
+
+    Args:
+        inputs: model inputs; the first ``warmup`` are run but not timed (when there are more
+            than ``warmup`` inputs; otherwise all are timed).
+
+    Returns:
+        ``{"fps": 1 / median seconds per image, "sec_per_image": that median,
+        "speed_images": images timed}``.
+    """
+    if not inputs:
+        return {}
+    if len(inputs) <= warmup:
+        warmup = 0
+    cuda = next(model.parameters()).device.type == "cuda"
+    times = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for k, inp in enumerate(inputs):
+                if cuda:
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                model([inp])
+                if cuda:
+                    torch.cuda.synchronize()
+                if k >= warmup:
+                    times.append(time.perf_counter() - start)
+    finally:
+        model.train(was_training)
+    median = statistics.median(times)
+    return {"fps": 1.0 / median, "sec_per_image": median, "speed_images": float(len(times))}
+
+
+def scale_histogram(scales: Iterable[float]) -> dict[str, float]:
+    """Images per chosen scale: ``{"scale_<s>_images": count}`` (``<s>`` as ``%g``), in
+    increasing scale order."""
+    counts = Counter(float(s) for s in scales)
+    return {f"scale_{s:g}_images": float(counts[s]) for s in sorted(counts)}
+
+
+def evaluate_cost(
+    model: nn.Module,
+    data_loader: Iterable[list[dict]],
+    num_flops_images: int = 5,
+    num_speed_images: int = 20,
+    warmup: int = 2,
+) -> dict[str, float]:
+    """FLOPs (average over the first ``num_flops_images`` images of ``data_loader``) and speed
+    (over the first ``warmup + num_speed_images``); a count of 0 skips that measurement.
+
+    Returns:
+        ``gflops`` (average GFLOPs per image) and ``flops_images`` (left out, with a warning,
+        when the model cannot be traced), and the keys of :func:`measure_speed`.
+    """
+    needed = max(num_flops_images, num_speed_images + warmup if num_speed_images else 0)
+    inputs = []
+    for batch in data_loader:
+        inputs.extend(batch)
+        if len(inputs) >= needed:
+            break
+    cost = {}
+    if num_flops_images > 0 and inputs:
+        try:
+            flops = count_flops(model, inputs[:num_flops_images])
+        except (RuntimeError, TypeError, ValueError) as e:
+            # FLOPs are a by-product of an evaluation: a model that cannot be traced loses them,
+            # not the evaluation.
+            logger.warning(
+                f"FLOPs not counted: tracing {type(model).__name__} failed ({type(e).__name__}: "
+                f"{e}); its forward must be traceable by torch.jit.trace (e.g. no round() of "
+                "image sizes, which are tensors while tracing)"
+            )
+        else:
+            cost["gflops"] = statistics.fmean(flops) / 1e9
+            cost["flops_images"] = float(len(flops))
+    if num_speed_images > 0:
+        cost.update(measure_speed(model, inputs[: num_speed_images + warmup], warmup))
+    logger.info(f"Cost: {cost}")
+    return cost

@@ -1,0 +1,436 @@
+"""``DLDSpotter``: the low-resolution student of Dynamic Low-resolution Distillation (§3).
+
+Training step (Eq. 11), for a batch at the teacher's resolution ``S``:
+
+1. the frozen teacher, once, on the ground-truth (GT) boxes at ``S``: ``F_roi``, ``F_con``,
+   per-step distributions ``y`` (teacher forcing on the GT text) and top-K beams;
+2. the selector on thumbnails -> ``log p`` -> Gumbel sample ``h`` (one-hot, per image);
+3. the student at every candidate scale, without a graph, in eval mode: ``y_si`` on the
+   same GT boxes and targets, all scales in one recognizer batch; ``L_DRS = L_acc +
+   gamma L_flops`` (Eq. 2–4) reaches only the selector;
+4. the student at each image's selected scale, with a graph: detection + recognition +
+   SKD losses (Eq. 7–10), which never reach the selector.
+
+Inference: argmax of the selector (or ``MODEL.DLD.FIXED_SCALE``), resize, spot, map back to
+the original image; ``outputs[i]["scale"]`` is the scale used.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.layers import cat
+from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.modeling.postprocessing import detector_postprocess
+from detectron2.structures import Boxes, ImageList, Instances, PolygonMasks
+from detectron2.utils.events import get_event_storage
+from torch import nn
+
+from ..distill.losses import (
+    acc_loss,
+    beam_targets,
+    con_loss,
+    flops_loss,
+    roi_loss,
+    seq_loss,
+    step_kl,
+)
+from .drs import DynamicResolutionSelector, gumbel_softmax_sample
+from .poolers import RectROIPooler
+from .recognizer import trim_targets
+from .text_spotter import TextSpotter
+
+logger = logging.getLogger(__name__)
+
+
+class DeconvROIPooler(nn.Module):
+    """Table 4 (†): pools RoIs at ``pooler.output_size`` and lifts them to twice that size
+    with a stride-2 deconvolution, initialised as nearest-neighbour upsampling."""
+
+    def __init__(self, pooler: nn.Module, channels: int):
+        super().__init__()
+        self.pooler = pooler
+        self.deconv = nn.ConvTranspose2d(channels, channels, 2, stride=2)
+        nn.init.zeros_(self.deconv.bias)
+        with torch.no_grad():
+            self.deconv.weight.zero_()
+            self.deconv.weight[range(channels), range(channels)] = 1.0
+        h, w = pooler.output_size
+        self.output_size = (2 * h, 2 * w)
+
+    def forward(self, x: List[torch.Tensor], box_lists: List[Boxes]) -> torch.Tensor:
+        return self.deconv(self.pooler(x, box_lists))
+
+
+@META_ARCH_REGISTRY.register()
+class DLDSpotter(TextSpotter):
+    """A :class:`TextSpotter` that runs at a selected lower resolution (see module doc).
+
+    The teacher is attached with :meth:`set_teacher` and is not a submodule: it is in no
+    ``state_dict``, optimizer or DDP wrapper.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        scales: Sequence[float],
+        fixed_scale: float = 0.0,
+        selector: Optional[DynamicResolutionSelector] = None,
+        tau: float = 5.0,
+        flops: Sequence[float] = (),
+        drs_loss_weight: float = 1.0,
+        flops_weight: float = 0.1,
+        skd_loss_weight: float = 1.0,
+        roi_weight: float = 1.0,
+        con_weight: float = 1.0,
+        seq_weight: float = 1.0,
+        logits_weight: float = 0.0,
+        top_k: int = 1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not scales or not all(0.0 < s <= 1.0 for s in scales):
+            raise ValueError(f"MODEL.DLD.SCALES must be scales in (0, 1], got {scales}")
+        if (selector is None) == (fixed_scale <= 0):
+            raise ValueError("give either a selector or a FIXED_SCALE > 0, not both or neither")
+        if flops and len(flops) != len(scales):
+            raise ValueError(f"MODEL.DLD.DRS.FLOPS has {len(flops)} values for {len(scales)} "
+                             "SCALES: give one per scale, or none to measure them")
+        self.scales = tuple(float(s) for s in scales)
+        self.fixed_scale = float(fixed_scale)
+        self.selector = selector
+        self.tau = tau
+        self.register_buffer("scale_flops", torch.tensor(flops, dtype=torch.float32),
+                             persistent=False)
+        self.drs_loss_weight = drs_loss_weight
+        self.flops_weight = flops_weight
+        self.skd_weights = {"loss_roi": skd_loss_weight * roi_weight,
+                            "loss_con": skd_loss_weight * con_weight,
+                            "loss_seq": skd_loss_weight * seq_weight,
+                            "loss_logits": skd_loss_weight * logits_weight}
+        self.top_k = top_k
+        object.__setattr__(self, "_teacher", None)
+
+    @classmethod
+    def from_config(cls, cfg):
+        ret = super().from_config(cfg)
+        dld = cfg.MODEL.DLD
+        selector = None
+        if dld.FIXED_SCALE <= 0:
+            selector = DynamicResolutionSelector(
+                len(dld.SCALES), dld.DRS.THUMBNAIL_SIZE, dld.DRS.STEM_CHANNELS,
+                dld.DRS.STAGE_CHANNELS, dld.DRS.NORM,
+            )
+        if dld.SKD.DECONV_FROM:
+            _use_deconv_pooler(cfg, ret)
+        return {
+            **ret,
+            "scales": dld.SCALES,
+            "fixed_scale": dld.FIXED_SCALE,
+            "selector": selector,
+            "tau": dld.DRS.TAU_INIT,
+            "flops": dld.DRS.FLOPS,
+            "drs_loss_weight": dld.DRS.LOSS_WEIGHT,
+            "flops_weight": dld.DRS.FLOPS_WEIGHT,
+            "skd_loss_weight": dld.SKD.LOSS_WEIGHT,
+            "roi_weight": dld.SKD.ROI_WEIGHT,
+            "con_weight": dld.SKD.CON_WEIGHT,
+            "seq_weight": dld.SKD.SEQ_WEIGHT,
+            "logits_weight": dld.SKD.LOGITS_WEIGHT,
+            "top_k": dld.SKD.TOP_K,
+        }
+
+    # --- the teacher, the temperature, the FLOPs table --------------------------------------
+
+    @property
+    def teacher(self) -> Optional[nn.Module]:
+        return self._teacher
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Training needs the teacher: for the selector's L_acc or for any SKD loss."""
+        return self.selector is not None or any(w > 0 for w in self.skd_weights.values())
+
+    def set_teacher(self, teacher: nn.Module, source: str = "the teacher") -> None:
+        """Attach a frozen teacher (not registered as a submodule). ``source`` names its
+        config in errors: the teacher's recognizer must have the student's shapes."""
+        ours, theirs = self.roi_heads, teacher.roi_heads
+        shapes = {k: v.shape for k, v in ours.recognizer.state_dict().items()}
+        if (shapes != {k: v.shape for k, v in theirs.recognizer.state_dict().items()}
+                or ours.rec_pooler.output_size != theirs.rec_pooler.output_size):
+            raise ValueError(
+                f"{source}: the teacher's recognition branch (RoI size "
+                f"{theirs.rec_pooler.output_size}) differs from the student's (RoI size "
+                f"{ours.rec_pooler.output_size}); distillation needs the same MODEL.REC_HEAD "
+                "and MODEL.TEXT in both configs"
+            )
+        object.__setattr__(self, "_teacher", teacher.eval().requires_grad_(False))
+
+    def set_temperature(self, tau: float) -> None:
+        self.tau = tau
+
+    def set_scale_flops(self, flops: Sequence[float]) -> None:
+        """The average forward FLOPs ``T_i`` of each candidate scale."""
+        if len(flops) != len(self.scales):
+            raise ValueError(f"{len(flops)} FLOPs values for {len(self.scales)} scales")
+        self.scale_flops = torch.as_tensor(flops, dtype=torch.float32, device=self.device)
+
+    @contextlib.contextmanager
+    def forced_scale(self, scale: float) -> Iterator[None]:
+        """Run at ``scale``, without the selector, inside the ``with`` block."""
+        saved, self.fixed_scale = self.fixed_scale, scale
+        try:
+            yield
+        finally:
+            self.fixed_scale = saved
+
+    # --- forward ---------------------------------------------------------------------------
+
+    def forward(self, batched_inputs: List[Dict]):
+        if not self.training:
+            return self.inference(batched_inputs)
+        images = self.preprocess_image(batched_inputs)
+        gts = [x["instances"].to(self.device) for x in batched_inputs]
+        rois = self.roi_heads.recognition_rois([Instances(g.image_size) for g in gts], gts)
+        targets = trim_targets(cat([r.gt_texts for r in rois]))
+        teacher_out = self._teacher_outputs(batched_inputs, rois, targets)
+
+        losses = {}
+        if self.selector is None:
+            chosen = [self.fixed_scale] * len(gts)
+        else:
+            log_p = self.selector(self.selector.thumbnails(images.tensor, images.image_sizes))
+            h = gumbel_softmax_sample(log_p, self.tau)
+            chosen = [self.scales[i] for i in h.argmax(dim=1).tolist()]
+            losses.update(self._drs_losses(h, images, rois, targets, teacher_out))
+            storage = get_event_storage()
+            storage.put_scalar("dld/scale", sum(chosen) / len(chosen))
+            storage.put_scalar("dld/tau", self.tau)
+
+        small, factors = self.resize_images(images, chosen)
+        gts = [scale_instances(g, size, f) for g, size, f in zip(gts, small.image_sizes, factors)]
+        features = self.backbone(small.tensor)
+        proposals, proposal_losses = self.proposal_generator(small, features, gts)
+        _, detector_losses = self.roi_heads(small, features, proposals, gts)
+        losses.update(proposal_losses)
+        losses.update(detector_losses)
+        if teacher_out is not None:
+            rois = [scale_instances(r, size, f) for r, size, f in
+                    zip(rois, small.image_sizes, factors)]
+            losses.update(self._skd_losses(features, rois, targets, teacher_out))
+        return losses
+
+    def inference(self, batched_inputs: List[Dict], do_postprocess: bool = True):
+        """Per image: ``{"instances": ... in original coordinates, "scale": float}``."""
+        images = self.preprocess_image(batched_inputs)
+        scales = self.select_scales(images)
+        small, _ = self.resize_images(images, scales)
+        features = self.backbone(small.tensor)
+        proposals, _ = self.proposal_generator(small, features, None)
+        results, _ = self.roi_heads(small, features, proposals, None)
+        if not do_postprocess:
+            return results
+        outputs = []
+        for result, x, (h, w), scale in zip(results, batched_inputs, images.image_sizes, scales):
+            result = detector_postprocess(result, x.get("height", h), x.get("width", w))
+            outputs.append({"instances": result, "scale": scale})
+        return outputs
+
+    def select_scales(self, images: ImageList) -> List[float]:
+        """The scale of each image: ``FIXED_SCALE``, else the selector's most probable."""
+        if self.fixed_scale > 0:
+            return [self.fixed_scale] * len(images)
+        log_p = self.selector(self.selector.thumbnails(images.tensor, images.image_sizes))
+        return [self.scales[i] for i in log_p.argmax(dim=1).tolist()]
+
+    def resize_images(self, images: ImageList, scales: Sequence[float]
+                      ) -> Tuple[ImageList, List[Tuple[float, float]]]:
+        """Each image resized by its scale (antialiased bilinear), padded into a new
+        ``ImageList``; also the exact ``(x, y)`` factors of each image."""
+        tensors, factors = [], []
+        for img, (h, w), s in zip(images.tensor, images.image_sizes, scales):
+            h, w = int(h), int(w)  # tensors while tracing
+            img = img[:, :h, :w]
+            nh, nw = max(round(h * s), 1), max(round(w * s), 1)
+            if (nh, nw) != (h, w):
+                img = F.interpolate(img[None], size=(nh, nw), mode="bilinear",
+                                    align_corners=False, antialias=True)[0]
+            tensors.append(img)
+            factors.append((nw / w, nh / h))
+        small = ImageList.from_tensors(tensors, self.backbone.size_divisibility,
+                                       padding_constraints=self.backbone.padding_constraints)
+        return small, factors
+
+    # --- losses ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _teacher_outputs(self, batched_inputs: List[Dict], rois: List[Instances],
+                         targets: torch.Tensor) -> Optional[Dict[str, torch.Tensor]]:
+        """What the student learns from, at the teacher's resolution on the GT boxes:
+        ``roi`` (N, C, Hr, Wr), ``con`` (N, L, E), ``probs`` (N, T, K), ``beams`` (N, B, T')."""
+        if not self.needs_teacher:
+            return None
+        teacher = self.teacher
+        if teacher is None:
+            raise RuntimeError("DLDSpotter: no teacher attached; the trainer's TeacherHook "
+                               "loads MODEL.DLD.TEACHER.CONFIG / .WEIGHTS (or call set_teacher)")
+        if len(targets) == 0:
+            return {}
+        images = teacher.preprocess_image(batched_inputs)
+        features = teacher.backbone(images.tensor)
+        recognizer = teacher.roi_heads.recognizer
+        out = {"roi": teacher.roi_heads.masked_roi_features(features, rois)}
+        out["con"] = recognizer.encode(out["roi"])
+        if self.selector is not None or self.skd_weights["loss_logits"] > 0:
+            out["probs"] = recognizer.decoder(out["con"], targets).softmax(dim=-1)
+        if self.skd_weights["loss_seq"] > 0:
+            out["beams"] = beam_targets(recognizer.decoder.beam_search(out["con"], self.top_k)[1])
+        return out
+
+    def _drs_losses(self, h: torch.Tensor, images: ImageList, rois: List[Instances],
+                    targets: torch.Tensor, teacher_out: Dict[str, torch.Tensor]
+                    ) -> Dict[str, torch.Tensor]:
+        """Eq. 4 (times lambda_2): ``loss_acc`` and ``loss_flops``; gradient to ``h`` only."""
+        if self.scale_flops.numel() != len(self.scales):
+            raise RuntimeError("DLDSpotter: the FLOPs per scale are not set: give "
+                               "MODEL.DLD.DRS.FLOPS or train with TextSpotterTrainer, which "
+                               "measures them (ScaleFlopsHook)")
+        if len(targets) == 0:
+            loss_acc = h.sum() * 0.0
+        else:
+            student_probs = self._probs_at_every_scale(images, rois, targets)
+            counts = torch.tensor([len(r) for r in rois], device=h.device)
+            h_roi = h.repeat_interleave(counts, dim=0)
+            loss_acc = acc_loss(h_roi, student_probs, teacher_out["probs"], targets)
+        return {"loss_acc": loss_acc * self.drs_loss_weight,
+                "loss_flops": flops_loss(h, self.scale_flops) * self.flops_weight
+                * self.drs_loss_weight}
+
+    @torch.no_grad()
+    def _probs_at_every_scale(self, images: ImageList, rois: List[Instances],
+                              targets: torch.Tensor) -> torch.Tensor:
+        """The student's per-step distributions ``(k, N, T, K)`` at every candidate scale,
+        in eval mode (as at test time); one recognizer batch for all scales."""
+        roi_features = []
+        with _eval_mode(self.backbone, self.roi_heads):
+            for s in self.scales:
+                small, factors = self.resize_images(images, [s] * len(images))
+                scaled = [scale_instances(r, size, f) for r, size, f in
+                          zip(rois, small.image_sizes, factors)]
+                features = self.backbone(small.tensor)
+                roi_features.append(self.roi_heads.masked_roi_features(features, scaled))
+            logits = self.roi_heads.recognizer.logits(cat(roi_features),
+                                                      targets.repeat(len(self.scales), 1))
+        return logits.softmax(dim=-1).view(len(self.scales), *targets.shape, -1)
+
+    def _skd_losses(self, features: Dict[str, torch.Tensor], rois: List[Instances],
+                    targets: torch.Tensor, teacher_out: Dict[str, torch.Tensor]
+                    ) -> Dict[str, torch.Tensor]:
+        """Eq. 10 (times lambda_3), on the selected scale's features; ``rois`` in its
+        coordinates. The logits baseline of Table 3 is ``loss_logits``."""
+        weights = {k: w for k, w in self.skd_weights.items() if w > 0}
+        if not teacher_out:  # no readable word in the batch
+            return {k: features[self.roi_heads.rec_in_features[0]].sum() * 0.0 for k in weights}
+        recognizer = self.roi_heads.recognizer
+        roi = self.roi_heads.masked_roi_features(features, rois)
+        con = recognizer.encode(roi)
+        losses = {}
+        if "loss_roi" in weights:
+            losses["loss_roi"] = roi_loss(roi, teacher_out["roi"])
+        if "loss_con" in weights:
+            losses["loss_con"] = con_loss(con, teacher_out["con"])
+        if "loss_seq" in weights:
+            beams = teacher_out["beams"]
+            n, b, t = beams.shape
+            logits = recognizer.decoder(con.repeat_interleave(b, dim=0), beams.view(n * b, t))
+            losses["loss_seq"] = seq_loss(logits.view(n, b, t, -1), beams)
+        if "loss_logits" in weights:
+            log_q = recognizer.decoder(con, targets).log_softmax(dim=-1)
+            losses["loss_logits"] = step_kl(log_q, teacher_out["probs"], targets)
+        return {k: v * weights[k] for k, v in losses.items()}
+
+
+def scale_instances(instances: Instances, image_size: Tuple[int, int],
+                    factors: Tuple[float, float]) -> Instances:
+    """A copy of ``instances`` on an image resized to ``image_size`` by ``(x, y)``
+    ``factors``: ``Boxes`` and ``PolygonMasks`` fields scaled, the others shared."""
+    sx, sy = factors
+    out = Instances(image_size)
+    for name, value in instances.get_fields().items():
+        if isinstance(value, Boxes):
+            value = value.clone()
+            value.scale(sx, sy)
+        elif isinstance(value, PolygonMasks):
+            value = PolygonMasks([
+                [(p.reshape(-1, 2) * (sx, sy)).reshape(-1) for p in polygons]
+                for polygons in value.polygons
+            ])
+        out.set(name, value)
+    return out
+
+
+@contextlib.contextmanager
+def _eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Eval mode inside the ``with`` block, then each module's own mode back."""
+    modes = [[(m, m.training) for m in module.modules()] for module in modules]
+    for module in modules:
+        module.eval()
+    try:
+        yield
+    finally:
+        for m, mode in (pair for group in modes for pair in group):
+            m.training = mode
+
+
+def _use_deconv_pooler(cfg, ret: Dict) -> None:
+    """Table 4 (†): swap the recognizer's pooler in ``ret["roi_heads"]`` for a
+    :class:`DeconvROIPooler` from ``MODEL.DLD.SKD.DECONV_FROM``."""
+    roi_heads = ret["roi_heads"]
+    small = tuple(cfg.MODEL.DLD.SKD.DECONV_FROM)
+    target = tuple(cfg.MODEL.REC_HEAD.POOLER_RESOLUTION)
+    if (2 * small[0], 2 * small[1]) != target:
+        raise ValueError(f"MODEL.DLD.SKD.DECONV_FROM {small} must be half of "
+                         f"MODEL.REC_HEAD.POOLER_RESOLUTION {target}")
+    rec = cfg.MODEL.REC_HEAD
+    shapes = ret["backbone"].output_shape()
+    pooler = RectROIPooler(
+        output_size=small,
+        scales=tuple(1.0 / shapes[f].stride for f in roi_heads.rec_in_features),
+        sampling_ratio=rec.POOLER_SAMPLING_RATIO,
+        pooler_type=rec.POOLER_TYPE,
+    )
+    channels = shapes[roi_heads.rec_in_features[0]].channels
+    roi_heads.rec_pooler = DeconvROIPooler(pooler, channels)
+
+
+@torch.no_grad()
+def measure_scale_flops(model: DLDSpotter, inputs: List[Dict]) -> List[float]:
+    """Average forward FLOPs (fvcore) of ``model`` at each of its candidate scales over the
+    test-mode ``inputs``, without the selector; made non-increasing as the scale falls (a
+    smaller scale that found more boxes never costs more than a larger one)."""
+    from detectron2.utils.analysis import FlopCountAnalysis
+
+    training = model.training
+    model.eval()
+    flops = []
+    try:
+        for scale in model.scales:
+            with model.forced_scale(scale):
+                total = 0.0
+                for x in inputs:
+                    count = FlopCountAnalysis(model, [x])
+                    count.unsupported_ops_warnings(False)
+                    count.uncalled_modules_warnings(False)
+                    total += count.total()
+            flops.append(total / max(len(inputs), 1))
+    finally:
+        model.train(training)
+    order = sorted(range(len(flops)), key=lambda i: model.scales[i])
+    for prev, i in zip(order, order[1:]):
+        flops[i] = max(flops[i], flops[prev])
+    return flops

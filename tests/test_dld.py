@@ -1,0 +1,214 @@
+"""DLDSpotter end to end: the two gradient paths, L_acc, inference in original coordinates,
+the FLOPs table, the teacher (frozen, outside checkpoints, clear errors), 2-process training."""
+import os
+
+import cv2
+import pytest
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetCatalog
+from detectron2.engine import DefaultPredictor
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances, PolygonMasks
+from detectron2.utils.events import EventStorage
+from test_spotter import REPO, _with_synth_root, run_train_net, tiny_opts, training_batches
+
+from dld_spotter.config import load_config
+from dld_spotter.distill import build_teacher
+from dld_spotter.engine import TextSpotterTrainer
+from dld_spotter.engine.hooks import TeacherHook, TemperatureHook
+from dld_spotter.modeling import DLDSpotter
+from dld_spotter.modeling.dld import measure_scale_flops, scale_instances
+
+DLD_CONFIG = os.path.join(REPO, "configs/synth/dld_tiny.yaml")
+DRS_OPTS = ["MODEL.DLD.DRS.THUMBNAIL_SIZE", "32", "MODEL.DLD.DRS.FLOPS", "[6, 5, 4, 3, 2, 1]"]
+
+
+@pytest.fixture(scope="module")
+def teacher_files(synth_dataset, tmp_path_factory):
+    """A tiny (untrained) teacher: its config file and checkpoint.
+
+    Untrained BN statistics give denormal activations in eval mode, which make CPU convs
+    several times slower: flush them to zero while these tests run.
+    """
+    torch.set_flush_denormal(True)
+    folder = tmp_path_factory.mktemp("teacher")
+    cfg = load_config(os.path.join(REPO, "configs/synth/teacher_tiny.yaml"),
+                      tiny_opts(synth_dataset, folder))
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    with EventStorage():  # a step so that BN statistics are not the defaults
+        sum(model(training_batches(cfg, 1)[0]).values())
+    DetectionCheckpointer(model, save_dir=str(folder)).save("teacher")
+    config = folder / "teacher.yaml"
+    config.write_text(cfg.dump())
+    yield str(config), str(folder / "teacher.pth")
+    torch.set_flush_denormal(False)
+
+
+def dld_cfg(synth_dataset, teacher_files, output_dir, *extra):
+    config, weights = teacher_files
+    return load_config(DLD_CONFIG, tiny_opts(
+        synth_dataset, output_dir, "MODEL.DLD.TEACHER.CONFIG", config,
+        "MODEL.DLD.TEACHER.WEIGHTS", weights, "MODEL.WEIGHTS", weights, *DRS_OPTS, *extra))
+
+
+def dld_model(cfg, teacher_files):
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    model.set_teacher(build_teacher(*teacher_files, "cpu"))
+    return model.train()
+
+
+def grads(params):
+    return [p.grad for p in params if p.grad is not None and p.grad.abs().sum() > 0]
+
+
+def test_selector_learns_only_from_l_drs_and_the_student_only_from_the_rest(
+        synth_dataset, teacher_files, tmp_path):
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path)
+    model = dld_model(cfg, teacher_files)
+    assert isinstance(model, DLDSpotter)
+    selector = list(model.selector.parameters())
+    student = [p for n, p in model.named_parameters() if not n.startswith("selector.")]
+    with EventStorage():
+        losses = model(training_batches(cfg, 1)[0])
+    assert {"loss_acc", "loss_flops", "loss_roi", "loss_con", "loss_seq", "loss_rec",
+            "loss_mask"} <= set(losses)
+    drs = losses["loss_acc"] + losses["loss_flops"]
+    rest = sum(v for k, v in losses.items() if k not in ("loss_acc", "loss_flops"))
+    drs.backward(retain_graph=True)
+    assert len(grads(selector)) == len(selector)
+    assert grads(student) == []
+    model.zero_grad(set_to_none=True)
+    rest.backward()
+    assert grads(selector) == []
+    assert len(grads(student)) > 0.8 * len(student)
+
+
+def test_l_acc_is_zero_for_the_teacher_itself_at_the_same_scale(
+        synth_dataset, teacher_files, tmp_path):
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SCALES", "(1.0, 0.5)",
+                  "MODEL.DLD.DRS.FLOPS", "[2, 1]")
+    model = dld_model(cfg, teacher_files)  # the student is a copy of the teacher
+    batch = training_batches(cfg, 1)[0]
+    images = model.preprocess_image(batch)
+    gts = [x["instances"] for x in batch]
+    rois = model.roi_heads.recognition_rois([Instances(g.image_size) for g in gts], gts)
+    targets = torch.cat([r.gt_texts for r in rois])[:, :6]
+    assert len(targets) > 0
+    teacher_out = model._teacher_outputs(batch, rois, targets)
+    for h, zero in (([1.0, 0.0], True), ([0.0, 1.0], False)):
+        h = torch.tensor([h] * len(batch))
+        loss = model._drs_losses(h, images, rois, targets, teacher_out)["loss_acc"]
+        assert (loss.abs() < 1e-5) == zero, (h, loss)
+
+
+def test_downscaled_inference_maps_back_to_the_original_image(
+        synth_dataset, teacher_files, tmp_path):
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.FIXED_SCALE", "0.5",
+                  "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0")
+    model = dld_model(cfg, teacher_files).eval()
+    assert model.selector is None
+    base = build_model(load_config(teacher_files[0], ["MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]))
+    DetectionCheckpointer(base).load(teacher_files[1])
+    base.eval()
+    image = torch.randint(0, 255, (3, 160, 224), dtype=torch.uint8)
+    with torch.no_grad():
+        out = model([{"image": image, "height": 320, "width": 448}])[0]
+        # The base spotter on the same half-size image, from the model's own resize.
+        small = model.resize_images(model.preprocess_image([{"image": image}]), [0.5])[0]
+        half = (small.tensor[0, :, :80, :112] * model.pixel_std + model.pixel_mean)
+        ref = base([{"image": half, "height": 80, "width": 112}])[0]["instances"]
+    inst = out["instances"]
+    assert out["scale"] == 0.5 and len(inst) > 0
+    assert inst.image_size == (320, 448) and inst.pred_masks.shape[1:] == (320, 448)
+    assert torch.allclose(inst.pred_boxes.tensor, ref.pred_boxes.tensor * 4, atol=1e-2)
+    assert list(inst.pred_texts) == list(ref.pred_texts)
+
+
+def test_ground_truth_polygons_and_boxes_scale_together():
+    inst = Instances((100, 200), gt_boxes=Boxes(torch.tensor([[10.0, 20.0, 50.0, 40.0]])),
+                     gt_masks=PolygonMasks([[[10, 20, 50, 20, 50, 40, 10, 40]]]),
+                     gt_texts=torch.tensor([[3, 0]]))
+    out = scale_instances(inst, (50, 80), (0.4, 0.5))
+    expected = torch.tensor([[4.0, 10.0, 20.0, 20.0]])
+    assert torch.allclose(out.gt_boxes.tensor, expected)
+    assert torch.allclose(out.gt_masks.get_bounding_boxes().tensor, expected)
+    assert torch.equal(inst.gt_boxes.tensor, torch.tensor([[10.0, 20.0, 50.0, 40.0]]))
+
+
+def test_predictor_picks_one_scale_per_image_without_noise(synth_dataset, teacher_files,
+                                                           tmp_path):
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path)
+    predictor = DefaultPredictor(cfg)
+    image = cv2.imread(DatasetCatalog.get(synth_dataset[1])[0]["file_name"])
+    first, second = predictor(image), predictor(image)
+    assert first["scale"] in cfg.MODEL.DLD.SCALES and first["scale"] == second["scale"]
+    assert first["instances"].image_size == image.shape[:2]
+
+
+def test_flops_table_falls_with_the_scale(synth_dataset, teacher_files, tmp_path):
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SCALES", "(1.0, 0.6, 0.3)",
+                  "MODEL.DLD.DRS.FLOPS", "[]", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "1.0")
+    model = dld_model(cfg, teacher_files)
+    image = torch.randint(0, 255, (3, 160, 224), dtype=torch.uint8)
+    flops = measure_scale_flops(model, [{"image": image, "height": 160, "width": 224}])
+    assert flops[0] > flops[1] > flops[2] > 0
+    assert model.training  # restored
+
+
+def test_trainer_attaches_a_frozen_teacher_outside_checkpoints_and_optimizer(
+        synth_dataset, teacher_files, tmp_path):
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "SOLVER.MAX_ITER", "1")
+    trainer = TextSpotterTrainer(cfg)
+    hooks = {type(h) for h in trainer._hooks}
+    assert {TeacherHook, TemperatureHook} <= hooks
+    model = trainer.model
+    teacher = model.teacher
+    assert teacher is not None and not teacher.training
+    assert all(not p.requires_grad for p in teacher.parameters())
+    optimized = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+    assert not optimized & {id(p) for p in teacher.parameters()}
+    assert all(not isinstance(m, type(teacher)) or m is model for m in model.modules())
+    trainer.checkpointer.save("student")
+    saved = torch.load(tmp_path / "student.pth", weights_only=False)["model"]
+    assert set(saved) == set(model.state_dict())
+    assert not any(k.startswith("teacher") or "_teacher" in k for k in saved)
+    assert sum(v.numel() for v in saved.values()) == sum(
+        v.numel() for v in build_model(cfg).state_dict().values())
+
+
+def test_missing_teacher_checkpoint_is_a_clear_error(synth_dataset, teacher_files, tmp_path):
+    missing = str(tmp_path / "no_teacher.pth")
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.TEACHER.WEIGHTS", missing)
+    with pytest.raises(FileNotFoundError, match="no_teacher.pth"):
+        TextSpotterTrainer(cfg)
+
+
+def test_mismatched_teacher_is_a_clear_error(synth_dataset, teacher_files, tmp_path):
+    config, weights = teacher_files
+    other = tmp_path / "other.yaml"
+    cfg = load_config(config, ["MODEL.REC_HEAD.LSTM_HIDDEN", "16"])
+    other.write_text(cfg.dump())
+    with pytest.raises(ValueError, match="other.yaml"):
+        build_teacher(str(other), weights, "cpu")
+    student = build_model(dld_cfg(synth_dataset, teacher_files, tmp_path,
+                                  "MODEL.REC_HEAD.LSTM_HIDDEN", "16"))
+    with pytest.raises(ValueError, match="teacher.yaml"):
+        student.set_teacher(build_teacher(config, weights, "cpu"), source=config)
+
+
+def test_train_net_two_processes(synth_dataset, teacher_files, tmp_path):
+    config, weights = teacher_files
+    opts = tiny_opts(synth_dataset, tmp_path, "SOLVER.MAX_ITER", "2",
+                     "MODEL.DLD.TEACHER.CONFIG", config, "MODEL.DLD.TEACHER.WEIGHTS", weights,
+                     "MODEL.WEIGHTS", weights, *DRS_OPTS, "MODEL.DLD.SCALES", "(0.8, 0.5)",
+                     "MODEL.DLD.DRS.FLOPS", "[2, 1]")
+    opts = _with_synth_root(opts, synth_dataset[2])
+    opts[opts.index("DATASETS.TEST") + 1] = "()"
+    result = run_train_net("--num-gpus", "2", "--config-file", DLD_CONFIG, *opts)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = torch.load(tmp_path / "model_final.pth", weights_only=False)["model"]
+    assert any(k.startswith("selector.") for k in saved)

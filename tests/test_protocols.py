@@ -1,0 +1,401 @@
+"""Tests of the full protocols: RRC text rules, word spotting, lexicons, presets, the CLI."""
+import json
+import logging
+import os
+import random
+import string
+import subprocess
+import sys
+
+import pytest
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from test_evaluation import assert_prh, rect, score
+
+from dld_spotter.evaluation import (
+    Lexicon,
+    Protocol,
+    TextSpottingEvaluator,
+    correct_text,
+    edit_distance,
+    evaluate_records,
+    format_results_table,
+    get_preset,
+    metrics_in_percent,
+    preset_for_dataset,
+)
+from dld_spotter.evaluation.__main__ import main
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# --- text rules -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "gt, pred, correct",
+    [
+        ("EXIT!", "exit", True),  # one special character dropped at the end
+        ("(EXIT", "Exit", True),  # ... at the start
+        ("(EXIT)", "EXIT", True),  # ... one at each end
+        ("\"EXIT\"", "EXIT\"", True),  # ... or only one of the two
+        ("EXIT!", "EXIT!", True),  # kept
+        ("EXIT!!", "EXIT", False),  # only one character per end
+        ("EXIT", "EXIT!", False),  # only the ground truth loses characters
+        ("EX!T", "EXT", False),  # only at the ends
+        ("EXIT#", "EXIT", False),  # '#' is not in the RRC list
+        ("!", "", False),  # a word is never read as nothing
+    ],
+)
+def test_special_character_rule(gt, pred, correct):
+    assert Protocol().transcription_matches(pred, gt) is correct
+    # End to end on one box: a correct reading is P = R = H = 1, a wrong one 0.
+    _, metrics = score([(rect(0, 0, 10, 10), gt, 0)], [(rect(0, 0, 10, 10), pred)],
+                       end_to_end=True)
+    assert metrics["hmean"] == (1.0 if correct else 0.0)
+    # Turned off, only equality (ignoring case) counts.
+    assert Protocol(special_characters="").transcription_matches(pred, gt) is (
+        gt.casefold() == pred.casefold()
+    )
+
+
+@pytest.mark.parametrize(
+    "text, is_word",
+    [
+        ("abc", True), ("ab", False), ("(ab)", False), ("(abc)", True), ("co-op", True),
+        ("Café", True), ("abc1", False), ("a.b", False), ("1990", False), ("abc!", True),
+    ],
+)
+def test_dictionary_word_rule(text, is_word):
+    assert Protocol().is_dictionary_word(text) is is_word
+    assert Protocol(word_spotting=True).is_dont_care(text, False) is not is_word
+    assert not Protocol().is_dont_care(text, False)
+
+
+def test_word_spotting_makes_non_words_dont_care_and_drops_their_predictions():
+    # GT "EXIT", "ab" (too short), "2024" (digits); predictions on each: "exit", "ab", "2025".
+    gts = [(rect(0, 0, 10, 10), "EXIT", 0), (rect(20, 0, 30, 10), "ab", 0),
+           (rect(40, 0, 50, 10), "2024", 0)]
+    preds = [(rect(0, 0, 10, 10), "exit"), (rect(20, 0, 30, 10), "ab"),
+             (rect(40, 0, 50, 10), "2025")]
+    # End to end: TP = exit, ab; 3 predictions, 3 GT: P = R = H = 2/3.
+    assert_prh(score(gts, preds, end_to_end=True)[1], 2 / 3, 2 / 3, 2 / 3)
+    # Word spotting: "ab" and "2024" are don't-care and the predictions on them are dropped
+    # (the wrong "2025" is not a false positive): TP = 1 of 1 kept, 1 care GT: P = R = H = 1.
+    result, metrics = score(gts, preds, Protocol(word_spotting=True), end_to_end=True)
+    assert_prh(metrics, 1.0, 1.0, 1.0)
+    assert result.dropped == [1, 2] and result.dont_care == [1, 2]
+
+
+# --- lexicons ------------------------------------------------------------------------------
+
+
+def test_edit_distance():
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "abc") == 3 and edit_distance("abc", "") == 3
+    assert edit_distance("flaw", "lawn") == 2
+    assert edit_distance("same", "same") == 0
+
+
+def test_lexicon_nearest_agrees_with_brute_force():
+    rng = random.Random(0)
+    words = ["".join(rng.choices("abcde", k=rng.randint(1, 8))) for _ in range(300)]
+    lexicon = Lexicon(words)
+    for _ in range(40):
+        query = "".join(rng.choices("abcdeAB", k=rng.randint(0, 9)))
+        word, distance = lexicon.nearest(query)
+        # The first word (lexicon order) at the smallest distance.
+        best = min(lexicon.words, key=lambda w: edit_distance(query.casefold(), w.casefold()))
+        assert (word, distance) == (best, edit_distance(query.casefold(), best.casefold()))
+    assert Lexicon([]).nearest("abc") is None
+    assert Lexicon(["Hotel", "HOTEL", ""]).words == ["Hotel"]  # case-folded duplicates
+
+
+def test_lexicon_correction_cut_off():
+    lexicon = Lexicon(["HOTEL", "PARK"])
+    # "H0TEL" -> "HOTEL": distance 1 of length 5, normalised 0.2.
+    assert correct_text("H0TEL", lexicon, 0.2) == "HOTEL"
+    assert correct_text("H0TEL", lexicon, 0.19) == "H0TEL"
+    # "xyz" -> "PARK" (distance 4 = the longer length: normalised 1.0): only the default
+    # cut-off (always correct) replaces it.
+    assert correct_text("xyz", lexicon) == "PARK"
+    assert correct_text("xyz", lexicon, 0.9) == "xyz"
+    assert correct_text("hotel", lexicon, 0.0) == "HOTEL"  # case only
+    assert correct_text("hotel", None) == "hotel"
+
+
+def test_generic_lexicon_of_90k_words_is_fast():
+    rng = random.Random(1)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 14)))
+             for _ in range(90000)]
+    lexicon = Lexicon(words)
+    target = words[12345]
+    assert lexicon.nearest(target[:-1] + "#") [1] <= 1
+    assert lexicon.nearest(target.upper()) == (target, 0)
+
+
+# --- lexicon modes end to end ----------------------------------------------------------------
+
+
+def record(image_id, polygon, text, file_name=None, text_score=1.0):
+    return {"image_id": image_id, "file_name": file_name, "polygon": polygon, "score": 0.9,
+            "text": text, "text_score": text_score}
+
+
+def dataset_dict(image_id, words, lexicon=None):
+    """Image whose words (text, ignore) are 10x10 boxes, 20 apart along x."""
+    d = {
+        "image_id": image_id,
+        "file_name": f"/data/img_{image_id}.jpg",
+        "annotations": [
+            {"segmentation": [rect(20 * k, 0, 20 * k + 10, 10)], "text": t, "ignore": ig}
+            for k, (t, ig) in enumerate(words)
+        ],
+    }
+    if lexicon is not None:
+        d["lexicon"] = lexicon
+    return d
+
+
+LEXICON_GT = [dataset_dict(1, [("HOTEL", 0), ("PARK", 0)], lexicon=["HOTEL", "PARK", "BANK"])]
+LEXICON_PREDS = [record(1, rect(0, 0, 10, 10), "H0TEL"), record(1, rect(20, 0, 30, 10), "PARC")]
+
+
+def test_lexicon_modes():
+    results = evaluate_records(
+        LEXICON_GT, LEXICON_PREDS, preset="ic15",
+        lexicons={"weak": ["HOTEL", "PARK", "PARC"], "generic": ["MOTEL", "PARK", "HOSTEL"]},
+    )
+    e2e = results["end_to_end"]
+    # none: both readings wrong: P = R = H = 0/2.
+    assert_prh(e2e["none"], 0.0, 0.0, 0.0)
+    # strong (HOTEL, PARK, BANK): H0TEL -> HOTEL, PARC -> PARK: 2/2.
+    assert_prh(e2e["strong"], 1.0, 1.0, 1.0)
+    # weak (HOTEL, PARK, PARC): H0TEL -> HOTEL, PARC stays (distance 0): 1/2.
+    assert_prh(e2e["weak"], 0.5, 0.5, 0.5)
+    # generic (MOTEL, PARK, HOSTEL): H0TEL is 2 from MOTEL and from HOSTEL; the first in the
+    # lexicon, MOTEL, wins: wrong; PARC -> PARK: 1/2.
+    assert_prh(e2e["generic"], 0.5, 0.5, 0.5)
+    # All are dictionary words: word spotting = end to end.
+    assert results["word_spotting"] == e2e
+    metrics = metrics_in_percent(results)
+    assert metrics["e2e_strong_hmean"] == 100.0 and metrics["e2e_hmean"] == 0.0
+    assert metrics["ws_weak_hmean"] == 50.0 and metrics["det_hmean"] == 100.0
+    table = format_results_table(metrics)
+    for column in ("Det-H", "E2E-S", "E2E-W", "E2E-G", "E2E-None", "WS-G"):
+        assert column in table
+
+
+def test_missing_lexicons_are_skipped_with_a_warning(caplog):
+    gt = [dataset_dict(1, [("HOTEL", 0), ("PARK", 0)])]  # no per-image lexicon
+    with caplog.at_level(logging.WARNING):
+        results = evaluate_records(gt, LEXICON_PREDS, preset="ic15")
+    assert set(results["end_to_end"]) == {"none"}
+    assert set(results["skipped_lexicon_modes"]) == {"strong", "weak", "generic"}
+    assert "Lexicon modes not evaluated" in caplog.text
+
+
+# --- Total-Text: both conventions, full lexicon ---------------------------------------------
+
+TT_GT = [
+    dataset_dict(1, [("WORLD", 0), ("ab", 0), ("12", 0)], lexicon=["WORLD", "ab", "12"]),
+    dataset_dict(2, [("CAFE", 0), ("###", 1)], lexicon=["CAFE", "HOUSE"]),
+]
+TT_PREDS = [
+    record(1, rect(0, 0, 10, 10), "W0RLD"),
+    record(1, rect(20, 0, 30, 10), "ab"),
+    record(1, rect(40, 0, 50, 10), "13"),
+    record(2, rect(0, 0, 10, 10), "CAFE"),
+    record(2, rect(20, 0, 30, 10), "HOUSE"),  # on the don't-care region: dropped
+]
+
+
+def test_totaltext_both_conventions():
+    mts = evaluate_records(TT_GT, TT_PREDS, preset="totaltext")
+    assert set(mts["end_to_end"]) == {"none", "full"}
+    # Mask TextSpotter (rules off): care GT = WORLD, ab, 12, CAFE (4); kept predictions 4.
+    # None: TP = ab, CAFE: P = R = H = 2/4.
+    assert_prh(mts["end_to_end"]["none"], 0.5, 0.5, 0.5)
+    # Full (union of per-image lexicons): W0RLD -> WORLD, 13 -> 12 (distance 1, first):
+    # TP = 4: P = R = H = 1.
+    assert_prh(mts["end_to_end"]["full"], 1.0, 1.0, 1.0)
+    # Word spotting: ab and 12 are don't-care and their predictions dropped: care GT = WORLD,
+    # CAFE; kept predictions 2. None: TP = CAFE: 1/2. Full: 2/2.
+    assert_prh(mts["word_spotting"]["none"], 0.5, 0.5, 0.5)
+    assert_prh(mts["word_spotting"]["full"], 1.0, 1.0, 1.0)
+    # AdelaiDet (rules on in end to end too): end to end = word spotting.
+    adelai = evaluate_records(TT_GT, TT_PREDS, preset="totaltext", e2e_word_spotting=True)
+    assert adelai["end_to_end"] == mts["word_spotting"]
+
+
+def test_iou_01_criterion_for_mango():
+    # One word; the prediction covers 3/10 of it (IoU 0.3) with the right text.
+    gt = [dataset_dict(1, [("HOTEL", 0)])]
+    preds = [record(1, rect(0, 0, 3, 10), "hotel")]
+    assert evaluate_records(gt, preds)["end_to_end"]["none"]["hmean"] == 0.0
+    loose = evaluate_records(gt, preds, protocol=Protocol(iou_threshold=0.1))
+    assert loose["end_to_end"]["none"]["hmean"] == 1.0
+
+
+def test_rec_score_threshold_applies_to_end_to_end_only():
+    gt = [dataset_dict(1, [("HOTEL", 0)])]
+    preds = [record(1, rect(0, 0, 10, 10), "HOTEL", text_score=0.3)]
+    results = evaluate_records(gt, preds, rec_score_thresh=0.5)
+    assert results["detection"]["num_tp"] == 1
+    assert results["end_to_end"]["none"]["num_pred"] == 0
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def test_broken_and_unknown_predictions_are_reported_not_fatal(caplog):
+    gt = [dataset_dict(1, [("HOTEL", 0)])]
+    preds = [
+        record(None, rect(0, 0, 10, 10), "HOTEL", file_name="other/dir/img_1.jpg"),  # by name
+        record(1, [0, 0, 5, 5], "x"),  # 2 points
+        record(1, [0, 0, 5, "a", 3, 3], "x"),  # not numbers
+        {"image_id": 1, "box": [0, 0, 4, 4], "text": 7},  # text not a string
+        "not a record",
+        record(7, rect(0, 0, 10, 10), "x"),  # unknown image
+        {"image_id": 1, "box": [30, 0, 40, 10]},  # box only: a valid (false positive) record
+    ]
+    with caplog.at_level(logging.WARNING):
+        results = evaluate_records(gt, preds)
+    assert results["num_invalid_predictions"] == 4
+    assert results["num_unknown_predictions"] == 1
+    assert "4 of 7 prediction records are broken" in caplog.text
+    assert "record #1 (image 1)" in caplog.text
+    assert "1 images with 1 predictions are not in the ground truth" in caplog.text
+    # Scored: the record matched by file name (TP) and the box-only record (FP, text "").
+    assert results["detection"]["num_tp"] == 1 and results["detection"]["num_pred"] == 2
+    assert_prh(results["end_to_end"]["none"], 0.5, 1.0, 2 / 3)
+
+
+# --- presets --------------------------------------------------------------------------------
+
+
+def test_presets():
+    assert get_preset("ic13").lexicon_modes == ("none", "strong", "weak", "generic")
+    assert get_preset("totaltext").lexicon_modes == ("none", "full")
+    assert preset_for_dataset("icdar2015_test").name == "ic15"
+    assert preset_for_dataset("totaltext_test").name == "totaltext"
+    assert preset_for_dataset("synth_val").name == "plain"
+    assert preset_for_dataset("synth_val", "ic13").name == "ic13"
+    with pytest.raises(ValueError, match="unknown protocol"):
+        get_preset("ic17")
+    with pytest.raises(ValueError, match="unknown lexicon mode"):
+        get_preset("ic15").with_modes(("strong", "huge"))
+
+
+@pytest.fixture
+def ic15_dataset(tmp_path):
+    name = "test_protocols_ic15_like"
+    weak = tmp_path / "weak.txt"
+    weak.write_text("\ufeffHOTEL\nPARK\nPARC\n", encoding="utf-8")  # with a BOM
+    DatasetCatalog.register(name, lambda: LEXICON_GT)
+    MetadataCatalog.get(name).set(thing_classes=["text"], evaluator_type="text",
+                                  protocol="ic15", lexicons={"weak": str(weak)})
+    yield name
+    DatasetCatalog.remove(name)
+    MetadataCatalog.remove(name)
+
+
+def test_evaluator_uses_metadata_preset_and_lexicon_files(ic15_dataset, tmp_path):
+    from test_evaluation import make_instances
+
+    evaluator = TextSpottingEvaluator(ic15_dataset, output_dir=str(tmp_path / "out"),
+                                      distributed=False)
+    evaluator.process(
+        [{"image_id": 1, "file_name": "/data/img_1.jpg"}],
+        [{"instances": make_instances(
+            40, 60, [r["polygon"] for r in LEXICON_PREDS], ["H0TEL", "PARC"], [0.9, 0.9]),
+          "scale": 0.5}],
+    )
+    results = evaluator.evaluate()
+    metrics = results["text_spotting"]
+    # As in test_lexicon_modes: strong 100, weak 50; no generic lexicon: not reported.
+    assert metrics["e2e_strong_hmean"] == pytest.approx(100.0)
+    assert metrics["e2e_weak_hmean"] == pytest.approx(50.0)
+    assert "e2e_generic_hmean" not in metrics
+    assert results["cost"] == {"scale_0.5_images": 1.0}
+    saved = json.loads((tmp_path / "out" / "text_results.json").read_text())
+    assert saved["preset"] == "ic15" and saved["skipped_lexicon_modes"].keys() == {"generic"}
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def write_cli_files(tmp_path):
+    gt = {
+        "images": [
+            {"id": 1, "file_name": "img_1.jpg", "height": 40, "width": 60,
+             "lexicon": ["HOTEL", "PARK", "BANK"]},
+            {"id": 2, "file_name": "img_2.jpg", "height": 40, "width": 60,
+             "lexicon": ["CAFE"]},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10],
+             "segmentation": [rect(0, 0, 10, 10)], "text": "HOTEL", "ignore": 0},
+            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [20, 0, 10, 10],
+             "segmentation": [rect(20, 0, 30, 10)], "text": "PARK", "ignore": 0},
+            {"id": 3, "image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 10],
+             "segmentation": [rect(0, 0, 10, 10)], "text": "###", "ignore": 1},
+        ],
+        "categories": [{"id": 1, "name": "text"}],
+    }
+    preds = [
+        record(None, rect(0, 0, 10, 10), "H0TEL", file_name="/elsewhere/img_1.jpg"),
+        record(1, rect(20, 0, 30, 10), "PARC"),
+        record(2, rect(0, 0, 10, 10), "CAFE"),  # on don't-care: dropped
+        record(3, rect(0, 0, 10, 10), "x"),  # unknown image
+        record(1, [1, 2], "x"),  # broken
+    ]
+    generic = tmp_path / "generic.txt"
+    generic.write_text("MOTEL\nPARK\nHOSTEL\n", encoding="utf-8")
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "pred.json").write_text(json.dumps(preds))
+    return str(tmp_path / "gt.json"), str(tmp_path / "pred.json"), str(generic)
+
+
+def test_cli(tmp_path, capsys):
+    gt, pred, generic = write_cli_files(tmp_path)
+    out_dir = tmp_path / "out"
+    code = main(["--gt", gt, "--pred", pred, "--protocol", "ic15", "--generic-lexicon", generic,
+                 "--output-dir", str(out_dir)])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    metrics = summary["metrics"]
+    # As in test_lexicon_modes; no weak lexicon given: skipped.
+    assert metrics["e2e_hmean"] == 0.0
+    assert metrics["e2e_strong_hmean"] == 100.0
+    assert metrics["e2e_generic_hmean"] == 50.0
+    assert "e2e_weak_hmean" not in metrics and "weak" in summary["skipped_lexicon_modes"]
+    assert summary["num_unknown_predictions"] == 1 and summary["num_invalid_predictions"] == 1
+    assert summary["preset"] == "ic15" and summary["protocol"]["iou_threshold"] == 0.5
+    per_image = json.loads((out_dir / "text_per_image.json").read_text())
+    assert per_image[0]["details"]["end_to_end"]["strong"]["matches"][0]["pred_text"] == "HOTEL"
+    assert per_image[1]["details"]["detection"]["dropped"] == [0]
+
+    # One lexicon mode, IoU 0.1.
+    assert main(["--gt", gt, "--pred", pred, "--protocol", "ic15", "--lexicon", "strong",
+                 "--iou", "0.1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["lexicon_modes"] == ["strong"] and summary["protocol"]["iou_threshold"] == 0.1
+    assert "e2e_hmean" not in summary["metrics"] and "ws_strong_hmean" in summary["metrics"]
+
+    assert main(["--gt", str(tmp_path / "missing.json"), "--pred", pred]) == 2
+    assert "missing.json does not exist" in capsys.readouterr().err
+
+
+def test_cli_as_a_module(tmp_path):
+    gt, pred, _ = write_cli_files(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "dld_spotter.evaluation", "--gt", gt, "--pred", pred,
+         "--protocol", "totaltext"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    # Full lexicon = union of per-image lexicons: H0TEL -> HOTEL, PARC -> PARK.
+    assert summary["metrics"]["e2e_full_hmean"] == 100.0
+    assert summary["e2e_convention"].startswith("Mask TextSpotter")
+    assert "prediction records are broken" in result.stderr
