@@ -33,11 +33,20 @@ echo "  metrics:     $OUT/inference/synth_val/text_results.json"
 echo "  predictions: $OUT/inference/synth_val/text_predictions.json"
 echo "  drawings:    $OUT/demo/"
 echo "  checkpoint:  $OUT/model_final.pth   (training log: $OUT/log.txt)"
-$PY - "$OUT/inference/synth_val/text_results.json" <<'PYEOF'
-import json, sys
-r = json.load(open(sys.argv[1]))
-d, e = r["detection"], r["end_to_end"]
-print(f"  synth_val: detection H-mean {100 * d['hmean']:.1f} (P {100 * d['precision']:.1f}, "
-      f"R {100 * d['recall']:.1f}); end-to-end H-mean {100 * e['hmean']:.1f} "
-      f"(P {100 * e['precision']:.1f}, R {100 * e['recall']:.1f})")
+$PY - "$OUT/inference/synth_val" <<'PYEOF'
+import json, os, sys
+folder = sys.argv[1]
+m = json.load(open(os.path.join(folder, "text_results.json")))["metrics"]
+print(f"  synth_val: detection H-mean {m['det_hmean']:.1f} (P {m['det_precision']:.1f}, "
+      f"R {m['det_recall']:.1f}); end-to-end H-mean {m['e2e_hmean']:.1f} "
+      f"(P {m['e2e_precision']:.1f}, R {m['e2e_recall']:.1f})")
+extra = os.path.join(folder, "model_metrics.json")
+if os.path.isfile(extra):
+    mm = json.load(open(extra))
+    cost, rec = mm.get("cost", {}), mm.get("recognition", {})
+    if cost:
+        print(f"  cost: {cost.get('gflops', float('nan')):.2f} GFLOPs/image, "
+              f"{cost.get('fps', float('nan')):.2f} images/s")
+    if rec:
+        print(f"  recognition on ground-truth boxes: {rec['rec_accuracy']:.1f}% word accuracy")
 PYEOF

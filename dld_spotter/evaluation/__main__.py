@@ -29,6 +29,17 @@ from .text_evaluator import (
 )
 
 
+def _read_json(json_file: str, what: str):
+    """The parsed content of a JSON file; errors name the file."""
+    if not os.path.isfile(json_file):
+        raise FileNotFoundError(f"{what} file {json_file} does not exist")
+    with open(json_file, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{json_file}: not valid JSON ({e})") from e
+
+
 def read_ground_truth(json_file: str) -> list[dict]:
     """Dataset dicts (``image_id``, ``file_name``, ``annotations`` with ``segmentation``,
     ``text``, ``ignore``; ``lexicon`` when the image has one) of a ground-truth file; image
@@ -38,13 +49,7 @@ def read_ground_truth(json_file: str) -> list[dict]:
     Raises:
         FileNotFoundError, ValueError: naming the file (and the annotation) at fault.
     """
-    if not os.path.isfile(json_file):
-        raise FileNotFoundError(f"ground-truth file {json_file} does not exist")
-    with open(json_file, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{json_file}: not valid JSON ({e})") from e
+    data = _read_json(json_file, "ground-truth")
     if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
         raise ValueError(f"{json_file}: needs 'images' and 'annotations' (COCO-style)")
     dicts = {}
@@ -73,13 +78,7 @@ def read_ground_truth(json_file: str) -> list[dict]:
 
 def read_predictions(json_file: str) -> list:
     """The records of a predictions file (a JSON list)."""
-    if not os.path.isfile(json_file):
-        raise FileNotFoundError(f"predictions file {json_file} does not exist")
-    with open(json_file, encoding="utf-8") as f:
-        try:
-            records = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{json_file}: not valid JSON ({e})") from e
+    records = _read_json(json_file, "predictions")
     if not isinstance(records, list):
         raise ValueError(f"{json_file}: must be a JSON list of prediction records")
     return records

@@ -225,14 +225,25 @@ class DLDSpotter(TextSpotter):
             losses.update(self._skd_losses(features, rois, targets, teacher_out))
         return losses
 
-    def inference(self, batched_inputs: List[Dict], do_postprocess: bool = True):
-        """Per image: ``{"instances": ... in original coordinates, "scale": float}``."""
+    def inference(self, batched_inputs: List[Dict],
+                  detected_instances: Optional[List[Instances]] = None,
+                  do_postprocess: bool = True):
+        """Per image: ``{"instances": ... in original coordinates, "scale": float}``.
+
+        ``detected_instances`` (boxes in the input's coordinates) skip detection: masks and
+        texts are predicted for those boxes at the chosen scale (recognition accuracy on
+        ground-truth boxes)."""
         images = self.preprocess_image(batched_inputs)
         scales = self.select_scales(images)
-        small, _ = self.resize_images(images, scales)
+        small, factors = self.resize_images(images, scales)
         features = self.backbone(small.tensor)
-        proposals, _ = self.proposal_generator(small, features, None)
-        results, _ = self.roi_heads(small, features, proposals, None)
+        if detected_instances is None:
+            proposals, _ = self.proposal_generator(small, features, None)
+            results, _ = self.roi_heads(small, features, proposals, None)
+        else:
+            given = [scale_instances(x.to(self.device), size, f)
+                     for x, size, f in zip(detected_instances, small.image_sizes, factors)]
+            results = self.roi_heads.forward_with_given_boxes(features, given)
         if not do_postprocess:
             return results
         outputs = []

@@ -19,6 +19,7 @@ from typing import List
 
 import cv2
 import numpy as np
+import torch
 import tqdm
 from detectron2.engine import DefaultPredictor
 
@@ -74,6 +75,7 @@ def main(argv: List[str] | None = None) -> List[dict]:
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="config overrides, e.g. MODEL.WEIGHTS path/to/model.pth")
     args = parser.parse_args(argv)
+    torch.set_flush_denormal(True)  # tiny activations (e.g. fresh BN in eval) stay fast on CPU
 
     cfg = load_config(args.config_file, args.opts)
     cfg.freeze()

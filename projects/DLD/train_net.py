@@ -5,6 +5,7 @@
     python projects/DLD/train_net.py --config-file ... --eval-only MODEL.WEIGHTS out/model_final.pth
     python projects/DLD/train_net.py --config-file ... --num-gpus 8   # or --num-gpus 2 on CPU
 """
+import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, default_setup, launch
 
@@ -20,6 +21,7 @@ def setup(args):
 
 
 def main(args):
+    torch.set_flush_denormal(True)  # tiny activations (e.g. fresh BN in eval) stay fast on CPU
     cfg = setup(args)
     if args.eval_only:
         model = TextSpotterTrainer.build_model(cfg)
