@@ -424,23 +424,13 @@ def measure_scale_flops(model: DLDSpotter, inputs: List[Dict]) -> List[float]:
     """Average forward FLOPs (fvcore) of ``model`` at each of its candidate scales over the
     test-mode ``inputs``, without the selector; made non-increasing as the scale falls (a
     smaller scale that found more boxes never costs more than a larger one)."""
-    from detectron2.utils.analysis import FlopCountAnalysis
+    from ..evaluation.cost import count_flops
 
-    training = model.training
-    model.eval()
     flops = []
-    try:
-        for scale in model.scales:
-            with model.forced_scale(scale):
-                total = 0.0
-                for x in inputs:
-                    count = FlopCountAnalysis(model, [x])
-                    count.unsupported_ops_warnings(False)
-                    count.uncalled_modules_warnings(False)
-                    total += count.total()
-            flops.append(total / max(len(inputs), 1))
-    finally:
-        model.train(training)
+    for scale in model.scales:
+        with model.forced_scale(scale):
+            per_image = count_flops(model, inputs)
+        flops.append(sum(per_image) / max(len(per_image), 1))
     order = sorted(range(len(flops)), key=lambda i: model.scales[i])
     for prev, i in zip(order, order[1:]):
         flops[i] = max(flops[i], flops[prev])
