@@ -81,6 +81,8 @@ def add_dld_config(cfg: CN) -> None:
 
     # --- Optimizer (§4.1: AdamW, step decay) --------------------------------------------------
     _C.SOLVER.OPTIMIZER = "AdamW"  # or "SGD" (detectron2's default behaviour)
+    # The recognizer's learning rate is BASE_LR times this (and follows the same schedule).
+    _C.SOLVER.REC_LR_FACTOR = 1.0
 
     # --- Evaluation ---------------------------------------------------------------------------
     _C.TEST.TEXT = CN()

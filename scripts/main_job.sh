@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# README command 1: set up .venv, generate the synthetic data set, train the tiny CPU teacher,
-# evaluate it, and spot text in a few validation images. Re-running reuses what exists
-# (data, the final checkpoint) and only re-evaluates.
+# README command 1: set up .venv, generate the synthetic data set, train + evaluate the tiny
+# CPU teacher, distil it into a tiny DLD student, evaluate that, spot text in a few validation
+# images with both, and print them side by side. Re-running reuses what exists (data, final
+# checkpoints) and only re-evaluates; an interrupted training resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,44 +10,38 @@ bash scripts/setup.sh
 PY=.venv/bin/python
 export PYTHONWARNINGS=${PYTHONWARNINGS:-ignore}
 export DLD_DATASETS=${DLD_DATASETS:-datasets}
-CONFIG=${CONFIG:-configs/synth/teacher_tiny.yaml}
-OUT=${OUT:-output/teacher_tiny}
+TEACHER_CONFIG=configs/synth/teacher_tiny.yaml
+STUDENT_CONFIG=configs/synth/dld_tiny.yaml
+TEACHER=${TEACHER:-output/teacher_tiny}
+STUDENT=${STUDENT:-output/dld_tiny}
 NUM_TRAIN=${NUM_TRAIN:-2000}
 NUM_VAL=${NUM_VAL:-100}
 start=$(date +%s)
 
-echo "== 1/3 synthetic data set ($NUM_TRAIN train / $NUM_VAL val images) in $DLD_DATASETS/synth"
+echo "== 1/5 synthetic data set ($NUM_TRAIN train / $NUM_VAL val images) in $DLD_DATASETS/synth"
 $PY -m dld_spotter.data.synth --out "$DLD_DATASETS/synth" --num-train "$NUM_TRAIN" \
     --num-val "$NUM_VAL" --seed 0
 
-echo "== 2/3 train and evaluate the tiny teacher ($CONFIG) -> $OUT"
-$PY projects/DLD/train_net.py --config-file "$CONFIG" --resume OUTPUT_DIR "$OUT" "$@"
+echo "== 2/5 train and evaluate the tiny teacher ($TEACHER_CONFIG) -> $TEACHER"
+$PY projects/DLD/train_net.py --config-file "$TEACHER_CONFIG" --resume OUTPUT_DIR "$TEACHER" "$@"
 
-echo "== 3/3 demo on 4 validation images -> $OUT/demo"
+echo "== 3/5 distil it into the tiny DLD student ($STUDENT_CONFIG) -> $STUDENT"
+$PY projects/DLD/train_net.py --config-file "$STUDENT_CONFIG" --resume OUTPUT_DIR "$STUDENT" \
+    MODEL.WEIGHTS "$TEACHER/model_final.pth" MODEL.DLD.TEACHER.WEIGHTS "$TEACHER/model_final.pth" "$@"
+
+echo "== 4/5 demo on 4 validation images -> $TEACHER/demo, $STUDENT/demo"
 mapfile -t images < <(ls "$DLD_DATASETS"/synth/val/* | head -n 4)
-$PY projects/DLD/demo.py --config-file "$CONFIG" --input "${images[@]}" --output "$OUT/demo" \
-    --opts MODEL.WEIGHTS "$OUT/model_final.pth" "$@"
+$PY projects/DLD/demo.py --config-file "$TEACHER_CONFIG" --input "${images[@]}" \
+    --output "$TEACHER/demo" --opts MODEL.WEIGHTS "$TEACHER/model_final.pth" "$@"
+$PY projects/DLD/demo.py --config-file "$STUDENT_CONFIG" --input "${images[@]}" \
+    --output "$STUDENT/demo" --opts MODEL.WEIGHTS "$STUDENT/model_final.pth" "$@"
 
+echo "== 5/5 teacher and student on synth_val (100 images)"
+$PY -m dld_spotter.evaluation.compare "teacher=$TEACHER/inference/synth_val" \
+    "DLD student=$STUDENT/inference/synth_val"
 echo
 echo "Done in $(( $(date +%s) - start )) s."
-echo "  metrics:     $OUT/inference/synth_val/text_results.json"
-echo "  predictions: $OUT/inference/synth_val/text_predictions.json"
-echo "  drawings:    $OUT/demo/"
-echo "  checkpoint:  $OUT/model_final.pth   (training log: $OUT/log.txt)"
-$PY - "$OUT/inference/synth_val" <<'PYEOF'
-import json, os, sys
-folder = sys.argv[1]
-m = json.load(open(os.path.join(folder, "text_results.json")))["metrics"]
-print(f"  synth_val: detection H-mean {m['det_hmean']:.1f} (P {m['det_precision']:.1f}, "
-      f"R {m['det_recall']:.1f}); end-to-end H-mean {m['e2e_hmean']:.1f} "
-      f"(P {m['e2e_precision']:.1f}, R {m['e2e_recall']:.1f})")
-extra = os.path.join(folder, "model_metrics.json")
-if os.path.isfile(extra):
-    mm = json.load(open(extra))
-    cost, rec = mm.get("cost", {}), mm.get("recognition", {})
-    if cost:
-        print(f"  cost: {cost.get('gflops', float('nan')):.2f} GFLOPs/image, "
-              f"{cost.get('fps', float('nan')):.2f} images/s")
-    if rec:
-        print(f"  recognition on ground-truth boxes: {rec['rec_accuracy']:.1f}% word accuracy")
-PYEOF
+for run in "$TEACHER" "$STUDENT"; do
+    echo "  $run: metrics inference/synth_val/text_results.json, predictions" \
+         "inference/synth_val/text_predictions.json, drawings demo/, model_final.pth, log.txt"
+done

@@ -97,6 +97,20 @@ def test_recognition_ignores_dont_care_and_reaches_its_parameters(tiny_cfg):
                for p in model.roi_heads.recognizer.parameters())
 
 
+def test_recognizer_learning_rate_factor(tiny_cfg):
+    cfg = tiny_cfg.clone()
+    cfg.SOLVER.REC_LR_FACTOR = 3.0
+    for name in ("AdamW", "SGD"):
+        cfg.SOLVER.OPTIMIZER = name
+        model = build_model(cfg)
+        optimizer = TextSpotterTrainer.build_optimizer(cfg, model)
+        rec = {id(p) for p in model.roi_heads.recognizer.parameters()}
+        lrs = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+        assert len(lrs) == sum(1 for _ in model.parameters())
+        assert all(lr == pytest.approx(3 * cfg.SOLVER.BASE_LR if i in rec else
+                                       cfg.SOLVER.BASE_LR) for i, lr in lrs.items())
+
+
 def predict(model, image, height, width):
     with torch.no_grad():
         return model([{"image": image, "height": height, "width": width}])[0]["instances"]

@@ -144,6 +144,19 @@ def test_generated_set_is_varied(generated):
     assert all(2 <= len(t) <= 12 for t in texts if t.isalpha())
 
 
+def test_images_have_small_large_or_mixed_text(generated):
+    """The resolution selector needs images whose words are all small (they need the full
+    resolution), all large (legible at 0.3x) and mixed."""
+    spans = []
+    for _, instances in generated:
+        heights = [_text_height(i["polygon"]) for i in instances if not i["ignore"]]
+        if heights:
+            spans.append((min(heights), max(heights)))
+    assert any(hi < 40 for _, hi in spans), spans  # small text only
+    assert any(lo > 40 for lo, _ in spans), spans  # large text only
+    assert any(hi / lo >= 4 for lo, hi in spans), spans  # both in one image
+
+
 def test_text_contrasts_with_its_surroundings(generated):
     """Inside a word's polygon the image must vary: the ink stands out from the background."""
     for image, instances in generated[:8]:

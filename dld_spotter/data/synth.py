@@ -3,7 +3,9 @@
 Each image is a varied non-text background (gradients, smooth noise, shapes, lines, stripes,
 dot fields, bar codes) with 2-8 non-overlapping words drawn from an embedded vocabulary in
 TrueType fonts shipped by PyPI packages. Word heights are log-uniform over about a decade
-(12 px to a quarter of the image height), so the set has both small and large text. Words are
+(14 px to a quarter of the image height): 40% of the images mix the whole range, 30% hold only
+small words (the lowest 40% of the log range) and 30% only large ones, so the set has small
+and large text both within images and across them. Words are
 straight, rotated, in mild perspective (a homography on the word patch) or curved along an arc
 (~11%); ~5% of the instances are illegible don't-care marks (text "###", ignore=1).
 
@@ -43,7 +45,7 @@ from tqdm import tqdm
 logger = logging.getLogger(__name__)
 
 # Bump when a change to this module changes its output (it invalidates generated sets).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SPLITS = ("train", "val")
 DONT_CARE = "###"
 ARC_POINTS_PER_SIDE = 8
@@ -363,8 +365,14 @@ class SynthConfig:
     size_jitter: float = 0.15  # each side scaled by a factor in [1 - x, 1 + x]
     min_words: int = 2
     max_words: int = 8
-    min_text_height: float = 12.0  # px, legible words
+    min_text_height: float = 14.0  # px, legible words
     max_text_height_frac: float = 0.25  # of the image height
+    # An image draws its word heights from the whole (log) range, or only from its lowest or
+    # highest SIZE_BAND fraction: small-text images need the full resolution, large-text ones
+    # stay legible at 0.3x. Resolution selection (DLD) has nothing to choose without both.
+    small_text_prob: float = 0.3
+    large_text_prob: float = 0.3
+    size_band: float = 0.4
     curved_prob: float = 0.15  # short words stay straight: ~11% of the instances curve
     dont_care_prob: float = 0.05
     max_rotation: float = 20.0  # degrees
@@ -552,8 +560,14 @@ def generate_image(rng: np.random.Generator, fonts: Sequence[str],
     img = _background(rng, h, w)
 
     lo, hi = math.log(cfg.min_text_height), math.log(cfg.max_text_height_frac * h)
-    heights = np.sort(np.exp(rng.uniform(lo, max(lo, hi), rng.integers(cfg.min_words,
-                                                                     cfg.max_words + 1))))
+    hi = max(lo, hi)
+    regime = rng.random()
+    if regime < cfg.small_text_prob:
+        hi = lo + cfg.size_band * (hi - lo)
+    elif regime < cfg.small_text_prob + cfg.large_text_prob:
+        lo = hi - cfg.size_band * (hi - lo)
+    num_words = rng.integers(cfg.min_words, cfg.max_words + 1)
+    heights = np.sort(np.exp(rng.uniform(lo, hi, num_words)))
     placed, taken = [], []
     for height in heights[::-1]:  # large words first: they are the hardest to fit
         patch = _sample_patch(rng, fonts, cfg, height, 0.9 * w)

@@ -96,11 +96,11 @@ class TextSpotterTrainer(DefaultTrainer):
 
     @classmethod
     def build_optimizer(cls, cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
-        """``SOLVER.OPTIMIZER``: "AdamW" (the paper) or "SGD" (detectron2's default)."""
+        """``SOLVER.OPTIMIZER``: "AdamW" (the paper) or "SGD" (detectron2's default), with
+        detectron2's per-parameter groups; the recognizer's learning rate is multiplied by
+        ``SOLVER.REC_LR_FACTOR``."""
         name = cfg.SOLVER.OPTIMIZER
-        if name == "SGD":
-            return DefaultTrainer.build_optimizer(cfg, model)
-        if name != "AdamW":
+        if name not in ("AdamW", "SGD"):
             raise ValueError(f"SOLVER.OPTIMIZER must be 'AdamW' or 'SGD', got {name!r}")
         params = get_default_optimizer_params(
             model,
@@ -110,8 +110,17 @@ class TextSpotterTrainer(DefaultTrainer):
             bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
             weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
         )
-        optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR,
-                                      weight_decay=cfg.SOLVER.WEIGHT_DECAY)
+        recognizer = getattr(getattr(model, "roi_heads", None), "recognizer", None)
+        if recognizer is not None and cfg.SOLVER.REC_LR_FACTOR != 1.0:
+            params = scale_lr_of(params, recognizer, cfg.SOLVER.REC_LR_FACTOR)
+        if name == "SGD":
+            optimizer = torch.optim.SGD(params, lr=cfg.SOLVER.BASE_LR,
+                                        momentum=cfg.SOLVER.MOMENTUM,
+                                        nesterov=cfg.SOLVER.NESTEROV,
+                                        weight_decay=cfg.SOLVER.WEIGHT_DECAY)
+        else:
+            optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR,
+                                          weight_decay=cfg.SOLVER.WEIGHT_DECAY)
         return maybe_add_gradient_clipping(cfg, optimizer)
 
     def build_hooks(self):
@@ -121,3 +130,18 @@ class TextSpotterTrainer(DefaultTrainer):
         if isinstance(model, DLDSpotter):  # teacher, temperature, FLOPs per scale
             hooks[1:1] = build_dld_hooks(self.cfg, model)
         return hooks
+
+
+def scale_lr_of(groups: list[dict], module: torch.nn.Module, factor: float) -> list[dict]:
+    """Optimizer parameter ``groups`` with the parameters of ``module`` split off into
+    groups of ``factor`` times the learning rate."""
+    ours = {id(p) for p in module.parameters()}
+    out = []
+    for group in groups:
+        inside = [p for p in group["params"] if id(p) in ours]
+        outside = [p for p in group["params"] if id(p) not in ours]
+        if outside:
+            out.append({**group, "params": outside})
+        if inside:
+            out.append({**group, "params": inside, "lr": group["lr"] * factor})
+    return out

@@ -13,10 +13,10 @@ from detectron2.structures import Boxes, BoxMode, Instances
 from detectron2.utils import comm
 from torch import nn
 
-__all__ = ["gt_box_readings", "recognition_accuracy"]
+__all__ = ["care_annotations", "gt_box_readings", "recognition_accuracy"]
 
 
-def _care_annotations(dataset_dict: dict) -> list[dict]:
+def care_annotations(dataset_dict: dict) -> list[dict]:
     return [
         a for a in dataset_dict.get("annotations", [])
         if not a.get("ignore", 0) and a.get("text", "###") != "###"
@@ -54,7 +54,7 @@ def gt_box_readings(
     try:
         with torch.no_grad():
             for batch in data_loader:
-                annotations = [_care_annotations(dataset_dicts[x["image_id"]]) for x in batch]
+                annotations = [care_annotations(dataset_dicts[x["image_id"]]) for x in batch]
                 given = [_given_boxes(x, a, model.device) for x, a in zip(batch, annotations)]
                 results = model.inference(batch, detected_instances=given, do_postprocess=False)
                 for anns, result in zip(annotations, results):

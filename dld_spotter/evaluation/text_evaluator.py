@@ -545,8 +545,9 @@ class TextSpottingEvaluator(DatasetEvaluator):
             details=bool(self._output_dir),
         )
         metrics = metrics_in_percent(results)
+        histogram = scale_histogram(scales) if scales else {}
         if self._output_dir:
-            self._write(records, results, metrics)
+            self._write(records, results, metrics, histogram)
 
         logger.info(
             f"Text spotting on {self._dataset_name} ({len(results['images'])} images, "
@@ -554,16 +555,18 @@ class TextSpottingEvaluator(DatasetEvaluator):
             + format_results_table(metrics, self._preset.lexicon_modes)
         )
         output = OrderedDict({"text_spotting": metrics})
-        if scales:
-            output["cost"] = scale_histogram(scales)
+        if histogram:
+            output["cost"] = histogram
         return output
 
-    def _write(self, records: list[dict], results: dict, metrics: dict) -> None:
+    def _write(self, records: list[dict], results: dict, metrics: dict,
+               histogram: dict) -> None:
         PathManager.mkdirs(self._output_dir)
         per_image = split_details(results)
         files = {
             "text_predictions.json": records,
-            "text_results.json": {**self.settings(), "metrics": metrics, **results},
+            "text_results.json": {**self.settings(), "metrics": metrics,
+                                  "scale_histogram": histogram, **results},
             "text_per_image.json": per_image,
         }
         for name, content in files.items():

@@ -261,21 +261,8 @@ class DLDSpotter(TextSpotter):
 
     def resize_images(self, images: ImageList, scales: Sequence[float]
                       ) -> Tuple[ImageList, List[Tuple[float, float]]]:
-        """Each image resized by its scale (antialiased bilinear), padded into a new
-        ``ImageList``; also the exact ``(x, y)`` factors of each image."""
-        tensors, factors = [], []
-        for img, (h, w), s in zip(images.tensor, images.image_sizes, scales):
-            h, w = int(h), int(w)  # tensors while tracing
-            img = img[:, :h, :w]
-            nh, nw = max(round(h * s), 1), max(round(w * s), 1)
-            if (nh, nw) != (h, w):
-                img = F.interpolate(img[None], size=(nh, nw), mode="bilinear",
-                                    align_corners=False, antialias=True)[0]
-            tensors.append(img)
-            factors.append((nw / w, nh / h))
-        small = ImageList.from_tensors(tensors, self.backbone.size_divisibility,
-                                       padding_constraints=self.backbone.padding_constraints)
-        return small, factors
+        """:func:`resize_image_list` for this model's backbone."""
+        return resize_image_list(images, scales, self.backbone)
 
     # --- losses ----------------------------------------------------------------------------
 
@@ -328,7 +315,7 @@ class DLDSpotter(TextSpotter):
         """The student's per-step distributions ``(k, N, T, K)`` at every candidate scale,
         in eval mode (as at test time); one recognizer batch for all scales."""
         roi_features = []
-        with _eval_mode(self.backbone, self.roi_heads):
+        with eval_mode(self.backbone, self.roi_heads):
             for s in self.scales:
                 small, factors = self.resize_images(images, [s] * len(images))
                 scaled = [scale_instances(r, size, f) for r, size, f in
@@ -366,6 +353,25 @@ class DLDSpotter(TextSpotter):
         return {k: v * weights[k] for k, v in losses.items()}
 
 
+def resize_image_list(images: ImageList, scales: Sequence[float], backbone: nn.Module
+                      ) -> Tuple[ImageList, List[Tuple[float, float]]]:
+    """Each image resized by its scale (antialiased bilinear), padded into a new ``ImageList``
+    as ``backbone`` needs; also the exact ``(x, y)`` factors of each image."""
+    tensors, factors = [], []
+    for img, (h, w), s in zip(images.tensor, images.image_sizes, scales):
+        h, w = int(h), int(w)  # tensors while tracing
+        img = img[:, :h, :w]
+        nh, nw = max(round(h * s), 1), max(round(w * s), 1)
+        if (nh, nw) != (h, w):
+            img = F.interpolate(img[None], size=(nh, nw), mode="bilinear",
+                                align_corners=False, antialias=True)[0]
+        tensors.append(img)
+        factors.append((nw / w, nh / h))
+    small = ImageList.from_tensors(tensors, backbone.size_divisibility,
+                                   padding_constraints=backbone.padding_constraints)
+    return small, factors
+
+
 def scale_instances(instances: Instances, image_size: Tuple[int, int],
                     factors: Tuple[float, float]) -> Instances:
     """A copy of ``instances`` on an image resized to ``image_size`` by ``(x, y)``
@@ -386,7 +392,7 @@ def scale_instances(instances: Instances, image_size: Tuple[int, int],
 
 
 @contextlib.contextmanager
-def _eval_mode(*modules: nn.Module) -> Iterator[None]:
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
     """Eval mode inside the ``with`` block, then each module's own mode back."""
     modes = [[(m, m.training) for m in module.modules()] for module in modules]
     for module in modules:
