@@ -10,6 +10,7 @@ from shapely.geometry import LineString, MultiPoint, Polygon
 from dld_spotter.data import synth
 from dld_spotter.data.synth import (
     ARC_POINTS_PER_SIDE,
+    VOCABULARY,
     ArcWarp,
     HomographyWarp,
     SynthConfig,
@@ -142,6 +143,9 @@ def test_generated_set_is_varied(generated):
     assert any(t.istitle() and len(t) > 1 for t in texts)
     assert any(any(c.isdigit() for c in t) for t in texts)
     assert all(2 <= len(t) <= 12 for t in texts if t.isalpha())
+    vocabulary = {w.casefold() for w in VOCABULARY}
+    in_vocabulary = sum(t.casefold() in vocabulary for t in texts) / len(texts)
+    assert 0.25 < in_vocabulary < 0.75  # random strings: no reading by a language model
 
 
 def test_images_have_small_large_or_mixed_text(generated):

@@ -1,13 +1,14 @@
 """Synthetic scene text: the project's embedded default data set.
 
 Each image is a varied non-text background (gradients, smooth noise, shapes, lines, stripes,
-dot fields, bar codes) with 2-8 non-overlapping words drawn from an embedded vocabulary in
-TrueType fonts shipped by PyPI packages. Word heights are log-uniform over about a decade
-(14 px to a quarter of the image height): 40% of the images mix the whole range, 30% hold only
-small words (the lowest 40% of the log range) and 30% only large ones, so the set has small
-and large text both within images and across them. Words are
-straight, rotated, in mild perspective (a homography on the word patch) or curved along an arc
-(~11%); ~5% of the instances are illegible don't-care marks (text "###", ignore=1).
+dot fields, bar codes) with 2-8 non-overlapping words in TrueType fonts shipped by PyPI
+packages: half from an embedded vocabulary (and numbers), half random strings of letters and
+digits, so that a recognizer must read rather than guess. Word heights are log-uniform over
+about a decade (14 px to a quarter of the image height): 40% of the images mix the whole
+range, 30% hold only small words (the lowest 40% of the log range) and 30% only large ones, so
+the set has small and large text both within images and across them. Words are straight,
+rotated, in mild perspective (a homography on the word patch) or curved along an arc (~11%);
+~5% of the instances are illegible don't-care marks (text "###", ignore=1).
 
 Geometry is exact: a word is rendered upright, its ink bounding box is measured on the
 rendering, and one invertible map (:class:`HomographyWarp` or :class:`ArcWarp`) both resamples
@@ -146,8 +147,18 @@ VOCABULARY = tuple(dict.fromkeys(  # the order is part of the generator's output
 NUMBER_FORMATS = ("year", "price", "cents", "percent", "time", "int")
 
 
-def sample_word(rng: np.random.Generator) -> str:
-    """A vocabulary word in a random case (60% lower, 25% Title, 15% UPPER), or a number."""
+RANDOM_STRING_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def sample_word(rng: np.random.Generator, random_string_prob: float = 0.0) -> str:
+    """A vocabulary word in a random case (60% lower, 25% Title, 15% UPPER), a number, or
+    (with ``random_string_prob``) a random string of 3-10 letters and digits in a random case.
+    Random strings keep a recognizer from reading by a language model of the vocabulary."""
+    if rng.random() < random_string_prob:
+        n = int(rng.integers(3, 11))
+        word = "".join(RANDOM_STRING_CHARS[i] for i in rng.integers(len(RANDOM_STRING_CHARS),
+                                                                    size=n))
+        return _random_case(rng, word)
     if rng.random() < 0.12:
         kind = NUMBER_FORMATS[rng.integers(len(NUMBER_FORMATS))]
         if kind == "year":
@@ -161,7 +172,10 @@ def sample_word(rng: np.random.Generator) -> str:
         if kind == "time":
             return f"{rng.integers(1, 13)}:{rng.choice([0, 15, 30, 45]):02d}"
         return str(rng.integers(1, 1000))
-    word = VOCABULARY[rng.integers(len(VOCABULARY))]
+    return _random_case(rng, VOCABULARY[rng.integers(len(VOCABULARY))])
+
+
+def _random_case(rng: np.random.Generator, word: str) -> str:
     case = rng.random()
     if case < 0.15:
         return word.upper()
@@ -375,6 +389,10 @@ class SynthConfig:
     size_band: float = 0.4
     curved_prob: float = 0.15  # short words stay straight: ~11% of the instances curve
     dont_care_prob: float = 0.05
+    # Share of the legible words that are random strings instead of vocabulary words: with
+    # only a ~550-word vocabulary an attention decoder learns to guess words from its previous
+    # characters (a language model) and stops looking at the image.
+    random_string_prob: float = 0.5
     max_rotation: float = 20.0  # degrees
     perspective_prob: float = 0.3
     plate_prob: float = 0.25  # a solid sign plate behind the word
@@ -499,7 +517,7 @@ def _sample_patch(rng: np.random.Generator, fonts: Sequence[str], cfg: SynthConf
 
     font = fonts[rng.integers(len(fonts))]
     for _ in range(5):  # shrink or pick a shorter word until it fits
-        text = sample_word(rng)
+        text = sample_word(rng, cfg.random_string_prob)
         mask, box = render_text(text, font, height)
         box_w, box_h = box[2] - box[0], box[3] - box[1]
         if box_w > max_width:
