@@ -14,11 +14,11 @@ from collections.abc import Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
-from detectron2.structures import Boxes, BoxMode, Instances, PolygonMasks
+from detectron2.structures import Instances, PolygonMasks
 from torch import nn
 
 from ..modeling.dld import eval_mode, resize_image_list, scale_instances
-from .recognition import care_annotations
+from .recognition import annotation_boxes, care_annotations
 
 __all__ = ["gt_rois", "word_features", "feature_distances"]
 
@@ -26,17 +26,15 @@ __all__ = ["gt_rois", "word_features", "feature_distances"]
 def gt_rois(inp: dict, annotations: list[dict]) -> Instances:
     """The annotations as recognition RoIs (``proposal_boxes``, ``gt_masks``) in the
     coordinates of ``inp["image"]``."""
+    rois = Instances(tuple(inp["image"].shape[1:]))
+    rois.proposal_boxes = annotation_boxes(inp, annotations)
     _, height, width = inp["image"].shape
-    sx, sy = width / inp["width"], height / inp["height"]
-    boxes = torch.tensor(
-        [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in annotations],
-        dtype=torch.float32,
-    ).reshape(-1, 4)
-    rois = Instances((inp["height"], inp["width"]))
-    rois.proposal_boxes = Boxes(boxes)
-    rois.gt_masks = PolygonMasks([[list(map(float, p)) for p in a["segmentation"]]
-                                  for a in annotations])
-    return scale_instances(rois, (height, width), (sx, sy))
+    polygons = PolygonMasks([[list(map(float, p)) for p in a["segmentation"]]
+                             for a in annotations])
+    rois.gt_masks = scale_instances(Instances((inp["height"], inp["width"]), masks=polygons),
+                                    (height, width),
+                                    (width / inp["width"], height / inp["height"])).masks
+    return rois
 
 
 @torch.no_grad()

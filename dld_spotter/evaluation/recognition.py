@@ -13,7 +13,7 @@ from detectron2.structures import Boxes, BoxMode, Instances
 from detectron2.utils import comm
 from torch import nn
 
-__all__ = ["care_annotations", "gt_box_readings", "recognition_accuracy"]
+__all__ = ["annotation_boxes", "care_annotations", "gt_box_readings", "recognition_accuracy"]
 
 
 def care_annotations(dataset_dict: dict) -> list[dict]:
@@ -23,17 +23,22 @@ def care_annotations(dataset_dict: dict) -> list[dict]:
     ]
 
 
-def _given_boxes(inp: dict, annotations: list[dict], device) -> Instances:
-    """The annotations' boxes in the coordinates of ``inp["image"]`` (the network input)."""
+def annotation_boxes(inp: dict, annotations: list[dict]) -> Boxes:
+    """The annotations' boxes (XYXY) in the coordinates of ``inp["image"]`` (the network
+    input)."""
     _, height, width = inp["image"].shape
     scale_x, scale_y = width / inp["width"], height / inp["height"]
     boxes = torch.tensor(
         [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in annotations],
         dtype=torch.float32,
     ).reshape(-1, 4)
-    boxes *= torch.tensor([scale_x, scale_y, scale_x, scale_y])
-    instances = Instances((height, width))
-    instances.pred_boxes = Boxes(boxes.to(device))
+    return Boxes(boxes * torch.tensor([scale_x, scale_y, scale_x, scale_y]))
+
+
+def _given_boxes(inp: dict, annotations: list[dict], device) -> Instances:
+    """The annotations as ``pred_boxes`` of the network input."""
+    instances = Instances(tuple(inp["image"].shape[1:]))
+    instances.pred_boxes = annotation_boxes(inp, annotations).to(device)
     instances.pred_classes = torch.zeros(len(annotations), dtype=torch.long, device=device)
     return instances
 
