@@ -29,6 +29,16 @@ def test_targets_are_judged_on_the_numbers():
     assert met == [True, False, True, False]  # 1.1 points below H; 1.6x SKD-only's time
 
 
+def test_accuracy_targets_are_not_judged_when_the_teacher_does_not_read():
+    rows = {"H": row(0.0, 2.0), "L": row(0.0, 0.5), "SKD-only": row(0.0, 0.6, 1.0),
+            "DLD γ=0.1": row(0.0, 1.0, 1.4), "DLD γ=0.3": row(0.0, 0.6, 1.2)}
+    targets = bench.check_targets(rows)
+    assert [m for _, m, _ in targets] == [None, None, None, True]
+    lines = [bench.target_line(*t) for t in targets]
+    assert all("not judged" in line and line.startswith("- [ ]") for line in lines[:3])
+    assert lines[3].startswith("- [x]") and "not judged" not in lines[3]
+
+
 def test_seconds_per_iteration_skips_warm_up(tmp_path):
     with open(tmp_path / "metrics.json", "w") as f:
         for it, t in [(9, 50.0), (19, 2.0), (39, 1.0), (59, 3.0), (79, 2.5)]:

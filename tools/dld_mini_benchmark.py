@@ -200,25 +200,43 @@ def distances(a: argparse.Namespace, out: str, teacher_weights: str,
     return result
 
 
-def check_targets(rows: dict[str, dict]) -> list[tuple[str, bool, str]]:
-    """The issue's four targets: (statement, met, the numbers)."""
+# Below this end-to-end H-mean, H does not read and accuracy targets compare noise.
+MIN_READING_HMEAN = 10.0
+
+
+def check_targets(rows: dict[str, dict]) -> list[tuple[str, bool | None, str]]:
+    """The issue's four targets: (statement, met, the numbers); ``met`` is None for the
+    accuracy targets when H reads too little (E2E below ``MIN_READING_HMEAN``) to judge."""
     h, low, skd = rows["H"], rows["L"], rows["SKD-only"]
     d1, d3 = rows["DLD γ=0.1"], rows["DLD γ=0.3"]
     ratio = d1["gflops"] / h["gflops"]
     cost = d3["gflops"] / skd["gflops"]
     speed = d1["s_per_iter"] / skd["s_per_iter"]
+    reads = h["e2e_hmean"] >= MIN_READING_HMEAN
+
+    def judged(met: bool) -> bool | None:
+        return met if reads else None
+
     return [
-        ("L at least 5 points of E2E below H", h["e2e_hmean"] - low["e2e_hmean"] >= 5,
+        ("L at least 5 points of E2E below H", judged(h["e2e_hmean"] - low["e2e_hmean"] >= 5),
          f"H {h['e2e_hmean']:.1f}, L {low['e2e_hmean']:.1f}"),
         ("DLD γ=0.1: E2E ≥ H − 1 at ≤ 55 % of H's GFLOPs",
-         d1["e2e_hmean"] >= h["e2e_hmean"] - 1 and ratio <= 0.55,
+         judged(d1["e2e_hmean"] >= h["e2e_hmean"] - 1 and ratio <= 0.55),
          f"{d1['e2e_hmean']:.1f} vs {h['e2e_hmean']:.1f}, {100 * ratio:.0f} % of the GFLOPs"),
         ("DLD γ=0.3: E2E ≥ SKD-only + 1 at ≤ SKD-only's GFLOPs + 10 %",
-         d3["e2e_hmean"] >= skd["e2e_hmean"] + 1 and cost <= 1.10,
+         judged(d3["e2e_hmean"] >= skd["e2e_hmean"] + 1 and cost <= 1.10),
          f"{d3['e2e_hmean']:.1f} vs {skd['e2e_hmean']:.1f}, {100 * cost:.0f} % of the GFLOPs"),
         ("DLD training ≤ 1.5× SKD-only's time per iteration", speed <= 1.5,
          f"{d1['s_per_iter']:.2f} vs {skd['s_per_iter']:.2f} s/it ({speed:.2f}×)"),
     ]
+
+
+def target_line(what: str, met: bool | None, numbers: str) -> str:
+    """A Markdown check-list item; an unjudged target says why."""
+    if met is None:
+        return (f"- [ ] {what}: {numbers} — not judged: H's E2E H-mean is below "
+                f"{MIN_READING_HMEAN:.0f}, it does not read yet (train it longer)")
+    return f"- [{'x' if met else ' '}] {what}: {numbers}"
 
 
 def report(rows: dict[str, dict], dist: dict[str, dict], a: argparse.Namespace,
@@ -239,8 +257,7 @@ def report(rows: dict[str, dict], dist: dict[str, dict], a: argparse.Namespace,
                  for name, d in dist.items()]
     teacher = (f"H: {a.teacher_weights}, trained before this run" if a.teacher_weights
                else f"H: {a.teacher_iters} iterations")
-    targets = "\n".join(f"- [{'x' if met else ' '}] {what}: {numbers}"
-                        for what, met, numbers in check_targets(rows))
+    targets = "\n".join(target_line(*target) for target in check_targets(rows))
     return f"""# DLD in miniature: synthetic benchmark
 
 `{' '.join(['python', 'tools/dld_mini_benchmark.py', *sys.argv[1:]])}` — {datetime.date.today()},
@@ -270,21 +287,23 @@ iterations; {a.num_train} training / {a.num_val} validation images).
 
 
 def plot(rows: dict[str, dict], path: str) -> None:
+    """End-to-end and detection H-mean versus GFLOPs, one marker per run, side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for name, r in rows.items():
-        ax.scatter(r["gflops"], r["e2e_hmean"], s=40,
-                   marker="*" if name.startswith("DLD") else "o")
-        ax.annotate(name, (r["gflops"], r["e2e_hmean"]), textcoords="offset points",
-                    xytext=(5, 4), fontsize=8)
-    ax.set_xlabel("GFLOPs per image")
-    ax.set_ylabel("end-to-end H-mean (%)")
-    ax.set_title("synth_val: accuracy versus cost")
-    ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=120, sharex=True)
+    for ax, key, label in zip(axes, ("e2e_hmean", "det_hmean"), ("end-to-end", "detection")):
+        for name, r in rows.items():
+            ax.scatter(r["gflops"], r[key], s=60, label=name,
+                       marker="*" if name.startswith("DLD") else "o")
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("GFLOPs per image")
+        ax.set_ylabel(f"{label} H-mean (%)")
+        ax.set_title(f"synth_val: {label} accuracy versus cost")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+"""How many word samples does a config's recognition head need before it reads?
+
+    .venv/bin/python tools/recognizer_learning_curve.py   # the tiny teacher's recognizer
+
+Trains the config's recognizer (``MODEL.REC_HEAD``, ``MODEL.TEXT``) alone, at the config's
+recognizer learning rate (``SOLVER.BASE_LR x SOLVER.REC_LR_FACTOR``, AdamW), on upright word
+crops rendered with the synthetic set's fonts and words (``--random-string-prob`` of them
+random strings), and prints greedy word accuracy on held-out crops as it goes.
+
+The input stands in for ideal backbone features: each crop is rendered at ``stride x`` the
+RoI size and folded into ``(3 * stride**2, Hr, Wr)`` (pixel unshuffle), so that every RoI cell
+sees the exact pixels of a ``stride x stride`` patch, as a stride-``stride`` feature would at
+best. A spotter's recognizer learns from features that are still being learnt and from harder
+crops (rotation, perspective, clutter); compare its training samples with this curve.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from dld_spotter.charset import Charset, build_charset
+from dld_spotter.config import load_config
+from dld_spotter.data.synth import find_fonts, render_text, sample_word
+from dld_spotter.modeling.recognizer import build_recognizer
+
+
+def word_crops(rng: np.random.Generator, fonts: Sequence[str], num: int, size: Tuple[int, int],
+               random_string_prob: float, plain: bool = False) -> Tuple[torch.Tensor, List[str]]:
+    """``num`` random words, each rendered in a random font and random colours (``plain``:
+    white on black) and resized to ``size`` = (H, W): ``(num, 3, H, W)`` in [-1, 1] and the
+    words."""
+    crops, words = [], []
+    for _ in range(num):
+        word = sample_word(rng, random_string_prob)
+        mask, (x0, y0, x1, y1) = render_text(word, fonts[rng.integers(len(fonts))],
+                                             ink_height=48.0)
+        pad = 4
+        mask = mask[max(int(y0) - pad, 0):int(y1) + pad, max(int(x0) - pad, 0):int(x1) + pad]
+        alpha = np.asarray(Image.fromarray(mask).resize(size[::-1], Image.BILINEAR)) / 255.0
+        fg, bg = rng.uniform(-1, 1, size=3), rng.uniform(-1, 1, size=3)
+        if plain:
+            fg, bg = np.ones(3), -np.ones(3)
+        while np.abs(fg - bg).mean() < 0.5:  # keep the word visible
+            fg, bg = rng.uniform(-1, 1, size=3), rng.uniform(-1, 1, size=3)
+        crops.append(alpha[None] * fg[:, None, None] + (1 - alpha[None]) * bg[:, None, None])
+        words.append(word)
+    return torch.tensor(np.stack(crops), dtype=torch.float32), words
+
+
+def word_accuracy(predictions: Sequence[str], words: Sequence[str], charset: Charset) -> float:
+    """Share of exact matches after the charset's normalisation (case folding if it is
+    case-insensitive)."""
+    hits = sum(p == charset.normalize(w) for p, w in zip(predictions, words))
+    return hits / max(len(words), 1)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", default="configs/synth/teacher_tiny.yaml")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--batch", type=int, default=64, help="word crops per step")
+    parser.add_argument("--stride", type=int, default=4,
+                        help="pixels per RoI cell (the recognizer's feature stride)")
+    parser.add_argument("--random-string-prob", type=float, default=0.5)
+    parser.add_argument("--num-fonts", type=int, default=0,
+                        help="render with the first N fonts only (0: all, as the synthetic set)")
+    parser.add_argument("--plain", action="store_true",
+                        help="white words on black instead of random colours")
+    parser.add_argument("--val", type=int, default=300, help="held-out crops")
+    parser.add_argument("--every", type=int, default=50, help="evaluate every N steps")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config options (KEY VALUE ...)")
+    args = parser.parse_args(argv)
+
+    cfg = load_config(args.config_file, args.opts)
+    torch.manual_seed(args.seed)
+    charset = build_charset(cfg)
+    hr, wr = cfg.MODEL.REC_HEAD.POOLER_RESOLUTION
+    size = (hr * args.stride, wr * args.stride)
+    recognizer = build_recognizer(cfg, 3 * args.stride**2).train()
+    lr = cfg.SOLVER.BASE_LR * cfg.SOLVER.REC_LR_FACTOR
+    optimizer = torch.optim.AdamW(recognizer.parameters(), lr=lr, weight_decay=0.0)
+    fonts = find_fonts()[: args.num_fonts or None]
+    rng = np.random.default_rng(args.seed)
+    val_crops, val_words = word_crops(np.random.default_rng(args.seed + 1), fonts, args.val,
+                                      size, args.random_string_prob, args.plain)
+    val_inputs = F.pixel_unshuffle(val_crops, args.stride)
+
+    print(f"{args.config_file}: RoI {hr}x{wr} from {size[0]}x{size[1]} crops, lr {lr:g}, "
+          f"batch {args.batch}, {len(fonts)} fonts")
+    print(f"| {'step':>5} | {'samples':>7} | {'loss':>6} | {'word acc %':>10} | {'s/step':>6} |")
+    print("|------:|--------:|-------:|-----------:|-------:|")
+    start = time.perf_counter()
+    for step in range(1, args.steps + 1):
+        crops, words = word_crops(rng, fonts, args.batch, size, args.random_string_prob,
+                                  args.plain)
+        targets, _ = charset.encode_batch(words)
+        loss = recognizer.loss(F.pixel_unshuffle(crops, args.stride), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % args.every == 0 or step == args.steps:
+            recognizer.eval()
+            with torch.no_grad():
+                predictions = charset.decode_batch(recognizer.decode(val_inputs, 1).ids)
+            recognizer.train()
+            accuracy = 100 * word_accuracy(predictions, val_words, charset)
+            seconds = (time.perf_counter() - start) / step
+            print(f"| {step:>5} | {step * args.batch:>7} | {loss.item():>6.3f} | "
+                  f"{accuracy:>10.1f} | {seconds:>6.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
