@@ -4,6 +4,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from dld_spotter.charset import Charset
@@ -29,11 +30,17 @@ def test_crops_are_visible_words_of_the_requested_size():
     assert words2 == words and torch.equal(again, crops)
 
 
-def test_plain_crops_are_white_on_black():
-    crops, _ = curve.word_crops(np.random.default_rng(0), find_fonts(), 4, (16, 64), 0.5,
-                                plain=True)
-    assert torch.allclose(crops[:, 0], crops[:, 1]) and torch.allclose(crops[:, 1], crops[:, 2])
-    assert float(crops.min()) == -1.0 and float(crops.max()) > 0.9
+def test_inks_white_and_grey():
+    fonts = find_fonts()
+    white, _ = curve.word_crops(np.random.default_rng(0), fonts, 8, (16, 64), 0.5, ink="white")
+    assert torch.allclose(white[:, 0], white[:, 1]) and torch.allclose(white[:, 1], white[:, 2])
+    # white ink on black: black is the most common value, ink the rarer bright one
+    assert float(white.min()) == -1.0 and bool((white.flatten(1).median(dim=1).values < 0).all())
+    grey, _ = curve.word_crops(np.random.default_rng(0), fonts, 8, (16, 64), 0.5, ink="grey")
+    background = grey.flatten(1).median(dim=1).values
+    assert bool((background < 0).any()) and bool((background > 0).any())  # both polarities
+    with pytest.raises(ValueError, match="ink"):
+        curve.word_crops(np.random.default_rng(0), fonts, 1, (16, 64), 0.5, ink="blue")
 
 
 def test_word_accuracy_follows_the_charset_case():

@@ -27,15 +27,21 @@ from PIL import Image
 
 from dld_spotter.charset import Charset, build_charset
 from dld_spotter.config import load_config
-from dld_spotter.data.synth import find_fonts, render_text, sample_word
+from dld_spotter.data.synth import contrasting_colour, find_fonts, luma, render_text, sample_word
 from dld_spotter.modeling.recognizer import build_recognizer
+
+INKS = ("random", "white", "grey")
 
 
 def word_crops(rng: np.random.Generator, fonts: Sequence[str], num: int, size: Tuple[int, int],
-               random_string_prob: float, plain: bool = False) -> Tuple[torch.Tensor, List[str]]:
-    """``num`` random words, each rendered in a random font and random colours (``plain``:
-    white on black) and resized to ``size`` = (H, W): ``(num, 3, H, W)`` in [-1, 1] and the
-    words."""
+               random_string_prob: float, ink: str = "random"
+               ) -> Tuple[torch.Tensor, List[str]]:
+    """``num`` random words, each rendered in a random font and resized to ``size`` = (H, W):
+    ``(num, 3, H, W)`` in [-1, 1] and the words. ``ink``: ``"random"`` colours with the
+    synthetic set's luma contrast, ``"white"`` on black, or ``"grey"``: white on black or
+    black on white."""
+    if ink not in INKS:
+        raise ValueError(f"ink must be one of {INKS}, got {ink!r}")
     crops, words = [], []
     for _ in range(num):
         word = sample_word(rng, random_string_prob)
@@ -44,11 +50,13 @@ def word_crops(rng: np.random.Generator, fonts: Sequence[str], num: int, size: T
         pad = 4
         mask = mask[max(int(y0) - pad, 0):int(y1) + pad, max(int(x0) - pad, 0):int(x1) + pad]
         alpha = np.asarray(Image.fromarray(mask).resize(size[::-1], Image.BILINEAR)) / 255.0
-        fg, bg = rng.uniform(-1, 1, size=3), rng.uniform(-1, 1, size=3)
-        if plain:
-            fg, bg = np.ones(3), -np.ones(3)
-        while np.abs(fg - bg).mean() < 0.5:  # keep the word visible
-            fg, bg = rng.uniform(-1, 1, size=3), rng.uniform(-1, 1, size=3)
+        if ink == "random":  # the synthetic set's rule: ink luma at least 90 off the background
+            bg = rng.uniform(0, 255, 3)
+            fg = contrasting_colour(rng, float(luma(bg)))
+            fg, bg = fg / 127.5 - 1, bg / 127.5 - 1
+        else:
+            flip = ink == "grey" and rng.random() < 0.5
+            fg, bg = -np.ones(3) if flip else np.ones(3), np.ones(3) if flip else -np.ones(3)
         crops.append(alpha[None] * fg[:, None, None] + (1 - alpha[None]) * bg[:, None, None])
         words.append(word)
     return torch.tensor(np.stack(crops), dtype=torch.float32), words
@@ -71,8 +79,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--random-string-prob", type=float, default=0.5)
     parser.add_argument("--num-fonts", type=int, default=0,
                         help="render with the first N fonts only (0: all, as the synthetic set)")
-    parser.add_argument("--plain", action="store_true",
-                        help="white words on black instead of random colours")
+    parser.add_argument("--ink", choices=INKS, default="random",
+                        help="word colours: random (as the synthetic set), white on black, or "
+                        "grey (white on black or black on white)")
     parser.add_argument("--val", type=int, default=300, help="held-out crops")
     parser.add_argument("--every", type=int, default=50, help="evaluate every N steps")
     parser.add_argument("--seed", type=int, default=0)
@@ -90,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     fonts = find_fonts()[: args.num_fonts or None]
     rng = np.random.default_rng(args.seed)
     val_crops, val_words = word_crops(np.random.default_rng(args.seed + 1), fonts, args.val,
-                                      size, args.random_string_prob, args.plain)
+                                      size, args.random_string_prob, args.ink)
     val_inputs = F.pixel_unshuffle(val_crops, args.stride)
 
     print(f"{args.config_file}: RoI {hr}x{wr} from {size[0]}x{size[1]} crops, lr {lr:g}, "
@@ -100,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
         crops, words = word_crops(rng, fonts, args.batch, size, args.random_string_prob,
-                                  args.plain)
+                                  args.ink)
         targets, _ = charset.encode_batch(words)
         loss = recognizer.loss(F.pixel_unshuffle(crops, args.stride), targets)
         optimizer.zero_grad()

@@ -399,7 +399,8 @@ class SynthConfig:
     shadow_prob: float = 0.1
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma of RGB colours ``(..., 3)`` in [0, 255]: ``(...)``."""
     return rgb @ np.array([0.299, 0.587, 0.114])
 
 
@@ -491,15 +492,15 @@ def _draw_texture(rng: np.random.Generator, img: np.ndarray) -> None:
     region += a * _random_colour(rng)
 
 
-def _contrasting_colour(rng: np.random.Generator, background_luma: float) -> np.ndarray:
+def contrasting_colour(rng: np.random.Generator, background_luma: float) -> np.ndarray:
     """A random colour whose luma differs from ``background_luma`` by at least 90."""
     colour = _random_colour(rng)
-    luma = float(_luma(colour))
+    colour_luma = float(luma(colour))
     if background_luma > 128:  # dark text
         target = rng.uniform(0, background_luma - 90)
-        return colour * target / max(luma, 1.0)
+        return colour * target / max(colour_luma, 1.0)
     target = rng.uniform(background_luma + 90, 255)
-    return 255 - (255 - colour) * (255 - target) / max(255 - luma, 1.0)
+    return 255 - (255 - colour) * (255 - target) / max(255 - colour_luma, 1.0)
 
 
 def _sample_patch(rng: np.random.Generator, fonts: Sequence[str], cfg: SynthConfig,
@@ -604,8 +605,8 @@ def generate_image(rng: np.random.Generator, fonts: Sequence[str],
             pts = (np.asarray(plate) + (x, y)).round().astype(np.int32)
             cv2.fillPoly(img, [pts], tuple(float(c) for c in _random_colour(rng)))
         a = patch.alpha[..., None]
-        background_luma = float(_luma((region * a).sum((0, 1)) / max(a.sum(), 1e-6)))
-        colour = _contrasting_colour(rng, background_luma)
+        background_luma = float(luma((region * a).sum((0, 1)) / max(a.sum(), 1e-6)))
+        colour = contrasting_colour(rng, background_luma)
         if rng.random() < cfg.shadow_prob:
             d = max(1, int(round(0.06 * patch.height)))
             shadow = np.zeros_like(patch.alpha)
