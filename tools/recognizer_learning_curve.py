@@ -55,8 +55,8 @@ def word_crops(rng: np.random.Generator, fonts: Sequence[str], num: int, size: T
             fg = contrasting_colour(rng, float(luma(bg)))
             fg, bg = fg / 127.5 - 1, bg / 127.5 - 1
         else:
-            flip = ink == "grey" and rng.random() < 0.5
-            fg, bg = -np.ones(3) if flip else np.ones(3), np.ones(3) if flip else -np.ones(3)
+            sign = -1.0 if ink == "grey" and rng.random() < 0.5 else 1.0  # grey: either polarity
+            fg, bg = np.full(3, sign), np.full(3, -sign)
         crops.append(alpha[None] * fg[:, None, None] + (1 - alpha[None]) * bg[:, None, None])
         words.append(word)
     return torch.tensor(np.stack(crops), dtype=torch.float32), words
