@@ -4,12 +4,15 @@ memory for several configs at their base resolutions, measured side by side in o
 
     .venv/bin/python tools/benchmark_spotter.py          # tiny + the three R-50 teachers
     .venv/bin/python tools/benchmark_spotter.py --configs configs/synth/teacher_tiny.yaml
+    python tools/benchmark_spotter.py --device cuda --batch 4   # on a GPU
+
 
 Each config runs in its own process, so that its peak memory is its own. Training batches are
 synthetic images (generated into a temporary folder) resized to the config's base resolution
 (no random down-scaling), with the config's batch size capped by ``--batch``; inference runs
 ``DefaultPredictor`` on images at that resolution. Untrained weights: the number of detections
-(and so the recognition cost) of a trained model differs.
+(and so the recognition cost) of a trained model differs. Peak memory is the process's resident
+set on CPU and the largest allocation of PyTorch's caching allocator on CUDA.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ DEFAULT_CONFIGS = [
 
 
 def measure(config: str, data_dir: str, train_iters: int, infer_images: int, batch: int,
-            warmup: int) -> Dict:
+            warmup: int, device: str = "cpu") -> Dict:
     """Run in a child process: time training steps and predictor calls for one config."""
     import cv2
     import torch
@@ -46,7 +49,14 @@ def measure(config: str, data_dir: str, train_iters: int, infer_images: int, bat
     from dld_spotter.engine import TextSpotterTrainer
 
     cfg = load_config(config, ["INPUT.TEXT_AUG.SCALE_RANGE", "(1.0, 1.0)",
-                               "INPUT.TEXT_AUG.CROP_PROB", "0.0"])
+                               "INPUT.TEXT_AUG.CROP_PROB", "0.0", "MODEL.DEVICE", device])
+    on_cuda = torch.device(device).type == "cuda"
+
+    def clock() -> float:  # CUDA runs asynchronously: wait for the queued kernels first
+        if on_cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
     base = cfg.INPUT.MIN_SIZE_TRAIN[-1]
     dicts = load_text_json(os.path.join(data_dir, "train.json"), os.path.join(data_dir, "train"))
     mapper = TextDatasetMapper(cfg, is_train=True)
@@ -60,13 +70,13 @@ def measure(config: str, data_dir: str, train_iters: int, infer_images: int, bat
     times = []
     with EventStorage():
         for i, b in enumerate(batches):
-            start = time.perf_counter()
+            start = clock()
             loss = sum(model(b).values())
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             if i >= warmup:
-                times.append(time.perf_counter() - start)
+                times.append(clock() - start)
     train_step = statistics.median(times)
 
     predictor = DefaultPredictor(cfg)
@@ -76,10 +86,10 @@ def measure(config: str, data_dir: str, train_iters: int, infer_images: int, bat
     images = [cv2.resize(im, None, fx=scale, fy=scale) for im in images]
     times = []
     for i, image in enumerate(images):
-        start = time.perf_counter()
+        start = clock()
         predictor(image)
         if i >= warmup:
-            times.append(time.perf_counter() - start)
+            times.append(clock() - start)
     infer = statistics.median(times)
     params = sum(p.numel() for p in model.parameters())
     return {
@@ -90,8 +100,9 @@ def measure(config: str, data_dir: str, train_iters: int, infer_images: int, bat
         "train_it_per_s": 1.0 / train_step,
         "train_img_per_s": batch / train_step,
         "infer_img_per_s": 1.0 / infer,
-        "peak_mem_GiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "device": cfg.MODEL.DEVICE,
+        "peak_mem_GiB": (torch.cuda.max_memory_allocated() / 2**30 if on_cuda
+                         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20),
+        "device": device,
     }
 
 
@@ -103,10 +114,11 @@ def make_data(root: str) -> str:
 
 
 def to_markdown(rows: List[Dict]) -> str:
-    head = ("| config | resolution | params (M) | batch | train it/s | train img/s | "
-            "infer img/s | peak memory (GiB) |\n|---|---|---|---|---|---|---|---|\n")
+    head = ("| config | device | resolution | params (M) | batch | train it/s | train img/s | "
+            "infer img/s | peak memory (GiB) |\n|---|---|---|---|---|---|---|---|---|\n")
     return head + "\n".join(
-        f"| `{r['config']}` | {r['resolution']} | {r['params_M']:.1f} | {r['batch']} | "
+        f"| `{r['config']}` | {r['device']} | {r['resolution']} | {r['params_M']:.1f} | "
+        f"{r['batch']} | "
         f"{r['train_it_per_s']:.3f} | {r['train_img_per_s']:.3f} | {r['infer_img_per_s']:.3f} | "
         f"{r['peak_mem_GiB']:.2f} |"
         for r in rows
@@ -120,6 +132,7 @@ def main(argv: List[str] | None = None) -> List[Dict]:
     parser.add_argument("--infer-images", type=int, default=5, help="timed predictor calls")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--batch", type=int, default=2, help="cap on images per training step")
+    parser.add_argument("--device", default="cpu", help="MODEL.DEVICE: cpu, cuda, cuda:1, ...")
     parser.add_argument("--out", default="", help="also write the table (.md) and rows (.json)")
     parser.add_argument("--single", default="", help=argparse.SUPPRESS)
     parser.add_argument("--data", default="", help=argparse.SUPPRESS)
@@ -127,7 +140,7 @@ def main(argv: List[str] | None = None) -> List[Dict]:
 
     if args.single:  # child process
         row = measure(args.single, args.data, args.train_iters, args.infer_images, args.batch,
-                      args.warmup)
+                      args.warmup, args.device)
         print("BENCH_ROW " + json.dumps(row))
         return [row]
 
@@ -139,7 +152,7 @@ def main(argv: List[str] | None = None) -> List[Dict]:
             cmd = [sys.executable, os.path.abspath(__file__), "--single", config, "--data", data,
                    "--train-iters", str(args.train_iters), "--infer-images",
                    str(args.infer_images), "--warmup", str(args.warmup), "--batch",
-                   str(args.batch)]
+                   str(args.batch), "--device", args.device]
             done = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_ROW ")]
             if done.returncode != 0 or not lines:
