@@ -8,10 +8,16 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 from dld_spotter.charset import EOS, IGNORE, Charset
-from dld_spotter.modeling.recognizer import AttentionRecognizer, recognition_loss
+from dld_spotter.config import load_config
+from dld_spotter.modeling.recognizer import (
+    AttentionRecognizer,
+    build_recognizer,
+    recognition_loss,
+)
 
 WORDS = ["hello", "World", "text", "DLD", "spot", "2024", "low-res", "Paper"]
 FONT = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def render_word_crops(words, height=32, width=128):
@@ -127,6 +133,24 @@ def test_wide_beam_finds_the_most_likely_sequence():
                                        ids, lengths)
             assert torch.allclose(best.log_probs[n], scores.max(), atol=1e-4)
             assert torch.equal(best.ids[n], ids[scores.argmax()])
+
+
+def test_instance_norm_makes_the_reading_independent_of_each_rois_colours():
+    """With INSTANCE_NORM, scaling and shifting one RoI's channels (another ink or background
+    colour) changes nothing it reads; without, it does."""
+    torch.manual_seed(3)
+    charset = Charset("abcde", max_length=6)
+    feats = torch.randn(4, 16, 8, 32)
+    recoloured = feats * torch.rand(4, 16, 1, 1).add(0.5) + torch.randn(4, 16, 1, 1) * 3
+    for instance_norm in (True, False):
+        rec = make_recognizer(charset, channels=16, instance_norm=instance_norm).eval()
+        with torch.no_grad():
+            same = torch.allclose(rec.encode(feats), rec.encode(recoloured), atol=1e-4)
+        assert same == instance_norm
+    # the option is a config key, off by default (the paper's recognizer)
+    config = os.path.join(REPO, "configs", "Base-TextSpotter.yaml")
+    for opts, expected in (([], False), (["MODEL.REC_HEAD.INSTANCE_NORM", "True"], True)):
+        assert build_recognizer(load_config(config, opts), 16).encoder.instance_norm is expected
 
 
 def test_recognition_loss_ignores_padding_and_dont_care():

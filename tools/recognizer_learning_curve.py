@@ -2,6 +2,7 @@
 """How many word samples does a config's recognition head need before it reads?
 
     .venv/bin/python tools/recognizer_learning_curve.py   # the tiny teacher's recognizer
+    .venv/bin/python tools/recognizer_learning_curve.py MODEL.REC_HEAD.INSTANCE_NORM True
 
 Trains the config's recognizer (``MODEL.REC_HEAD``, ``MODEL.TEXT``) alone, at the config's
 recognizer learning rate (``SOLVER.BASE_LR x SOLVER.REC_LR_FACTOR``, AdamW), on upright word

@@ -49,12 +49,15 @@ class SequenceEncoder(nn.Module):
     """Convs that fold the RoI height into channels, then a BiLSTM over the width.
 
     ``(N, C, Hr, Wr)`` -> ``(N, Wr, 2 * hidden)``. Three of the convs halve the height
-    (8 -> 1 for the paper's 8×32); the rest keep it.
+    (8 -> 1 for the paper's 8×32); the rest keep it. With ``instance_norm`` each RoI's input
+    is first normalised per channel over its ``Hr × Wr`` cells (zero mean, unit variance), so
+    that the convs see each word's contrast, not its ink and background colours.
     """
 
     def __init__(self, in_channels: int, conv_dim: int, num_conv: int, norm: str,
-                 roi_height: int, hidden: int, num_layers: int):
+                 roi_height: int, hidden: int, num_layers: int, instance_norm: bool = False):
         super().__init__()
+        self.instance_norm = instance_norm
         num_halving = max(roi_height.bit_length() - 1, 0)  # log2(Hr) for powers of two
         if 2**num_halving != roi_height:
             raise ValueError(f"RoI height must be a power of two, got {roi_height}")
@@ -83,6 +86,8 @@ class SequenceEncoder(nn.Module):
             nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.instance_norm:
+            x = F.instance_norm(x)
         x = self.convs(x)  # (N, D, 1, Wr)
         x = x.squeeze(2).transpose(1, 2)  # (N, Wr, D)
         return self.lstm(x)[0]
@@ -209,10 +214,10 @@ class AttentionRecognizer(nn.Module):
     def __init__(self, *, in_channels: int, roi_size: Tuple[int, int], num_classes: int,
                  seq_length: int, conv_dim: int = 256, num_conv: int = 6, norm: str = "BN",
                  lstm_hidden: int = 256, lstm_layers: int = 1, embed_dim: int = 128,
-                 attention_dim: int = 256, beam_width: int = 1):
+                 attention_dim: int = 256, beam_width: int = 1, instance_norm: bool = False):
         super().__init__()
         self.encoder = SequenceEncoder(in_channels, conv_dim, num_conv, norm, roi_size[0],
-                                       lstm_hidden, lstm_layers)
+                                       lstm_hidden, lstm_layers, instance_norm)
         self.decoder = AttentionDecoder(self.encoder.out_channels, num_classes, lstm_hidden,
                                         embed_dim, attention_dim, seq_length, roi_size[1])
         self.beam_width = beam_width
@@ -234,6 +239,7 @@ class AttentionRecognizer(nn.Module):
             "embed_dim": rec.EMBED_DIM,
             "attention_dim": rec.ATTENTION_DIM,
             "beam_width": rec.BEAM_WIDTH,
+            "instance_norm": rec.INSTANCE_NORM,
         }
 
     def encode(self, roi_features: torch.Tensor) -> torch.Tensor:
