@@ -137,7 +137,7 @@ def test_wide_beam_finds_the_most_likely_sequence():
 
 def test_instance_norm_makes_the_reading_independent_of_each_rois_colours():
     """With INSTANCE_NORM, scaling and shifting one RoI's channels (another ink or background
-    colour) changes nothing it reads; without, it does."""
+    colour) leaves its encoding unchanged; without, it does not."""
     torch.manual_seed(3)
     charset = Charset("abcde", max_length=6)
     feats = torch.randn(4, 16, 8, 32)

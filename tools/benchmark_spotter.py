@@ -6,7 +6,6 @@ memory for several configs at their base resolutions, measured side by side in o
     .venv/bin/python tools/benchmark_spotter.py --configs configs/synth/teacher_tiny.yaml
     python tools/benchmark_spotter.py --device cuda --batch 4   # on a GPU
 
-
 Each config runs in its own process, so that its peak memory is its own. Training batches are
 synthetic images (generated into a temporary folder) resized to the config's base resolution
 (no random down-scaling), with the config's batch size capped by ``--batch``; inference runs
