@@ -1,14 +1,9 @@
 """The base-spotter speed benchmark: one measurement of the tiny config, and its table."""
-import importlib.util
 import os
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-spec = importlib.util.spec_from_file_location(
-    "benchmark_spotter", os.path.join(REPO, "tools", "benchmark_spotter.py"))
-bench = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = bench
-spec.loader.exec_module(bench)
+from tool_modules import REPO, load_tool
+
+bench = load_tool("benchmark_spotter")
 
 
 def test_measures_the_tiny_config_and_tabulates_it(tmp_path):

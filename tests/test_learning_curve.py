@@ -1,21 +1,14 @@
 """The recognizer learning-curve tool: its crops, its accuracy and one training step."""
-import importlib.util
-import os
-import sys
 
 import numpy as np
 import pytest
 import torch
+from tool_modules import load_tool
 
 from dld_spotter.charset import Charset
 from dld_spotter.data.synth import find_fonts
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-spec = importlib.util.spec_from_file_location(
-    "recognizer_learning_curve", os.path.join(REPO, "tools", "recognizer_learning_curve.py"))
-curve = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = curve
-spec.loader.exec_module(curve)
+curve = load_tool("recognizer_learning_curve")
 
 
 def test_crops_are_visible_words_of_the_requested_size():

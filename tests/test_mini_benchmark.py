@@ -1,18 +1,12 @@
 """The miniature benchmark's bookkeeping: run folders, time per iteration, the targets."""
-import importlib.util
 import json
 import math
 import os
-import sys
 
 import pytest
+from tool_modules import REPO, load_tool
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-spec = importlib.util.spec_from_file_location(
-    "dld_mini_benchmark", os.path.join(REPO, "tools", "dld_mini_benchmark.py"))
-bench = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = bench  # dataclasses look their module up
-spec.loader.exec_module(bench)
+bench = load_tool("dld_mini_benchmark")
 
 
 def row(e2e, gflops, s_per_iter=math.nan):
