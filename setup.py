@@ -1,6 +1,15 @@
 """Installs the ``dld_spotter`` package. Detectron2 and PyTorch are installed by
 ``scripts/setup.sh`` (see README): detectron2 has no PyPI release under its own name."""
+import os
+
 from setuptools import find_packages, setup
+
+# The model zoo ships the configs (as detectron2 does, through a link to configs/) and the
+# trained weights of dld_spotter/model_zoo/weights/.
+_ZOO_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dld_spotter",
+                            "model_zoo", "configs")
+if not os.path.exists(_ZOO_CONFIGS):
+    os.symlink(os.path.join("..", "..", "configs"), _ZOO_CONFIGS)
 
 setup(
     name="dld_spotter",
@@ -8,6 +17,8 @@ setup(
     description="Dynamic Low-resolution Distillation for cost-efficient end-to-end text spotting "
     "(a Detectron2 project)",
     packages=find_packages(include=["dld_spotter", "dld_spotter.*"]),
+    package_data={"dld_spotter.model_zoo": ["configs/*.yaml", "configs/*/*.yaml",
+                                             "configs/*/*/*.yaml", "weights/*.pth"]},
     python_requires=">=3.9",
     install_requires=[
         "numpy",

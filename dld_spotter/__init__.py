@@ -2,7 +2,7 @@
 
 Importing the package registers its meta-architectures, RoI heads, backbones and data sets.
 """
-from . import data, modeling  # noqa: F401  (registration side effects)
+from . import data, model_zoo, modeling  # noqa: F401  (registration side effects)
 from .charset import Charset, build_charset
 from .config import add_dld_config
 

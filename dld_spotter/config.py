@@ -54,6 +54,9 @@ def add_dld_config(cfg: CN) -> None:
     _C.MODEL.REC_HEAD.PROPOSAL_IOU = 0.7
     # Cap on recognition RoIs per image in training (ground truth first).
     _C.MODEL.REC_HEAD.MAX_TRAIN_ROIS_PER_IMAGE = 64
+    # Legibility floor: words lower than this many input pixels (the text height of their
+    # polygon, dld_spotter.data.stream.text_heights) train detection only; 0 = every word.
+    _C.MODEL.REC_HEAD.MIN_TRAIN_HEIGHT = 0.0
 
     # --- Light backbone for CPU configs -------------------------------------------------------
     _C.MODEL.LIGHT_NET = CN()
@@ -79,6 +82,30 @@ def add_dld_config(cfg: CN) -> None:
     _C.INPUT.TEXT_AUG.BRIGHTNESS = 0.3
     _C.INPUT.TEXT_AUG.CONTRAST = 0.3
     _C.INPUT.TEXT_AUG.SATURATION = 0.3
+
+    # --- Word crops (the recognizer's pre-training, META_ARCHITECTURE "RecognitionPretrainer") --
+    # Cut each legible word of every augmented training scene into its own canvas of SIZE
+    # (H, W) with its surroundings; SOLVER.IMS_PER_BATCH then counts crops. Words lower than
+    # MODEL.REC_HEAD.MIN_TRAIN_HEIGHT are not cut.
+    _C.INPUT.WORD_CROPS = CN()
+    _C.INPUT.WORD_CROPS.ENABLED = False
+    _C.INPUT.WORD_CROPS.SIZE = (48, 192)
+    # "scenes": cut from the streamed scenes (above); "rendered": upright words rendered alone
+    # on plain backgrounds, each filling its crop (dld_spotter.data.stream.RenderedCropStream).
+    _C.INPUT.WORD_CROPS.SOURCE = "scenes"
+
+    # --- Streamed synthetic data (DATASETS.TRAIN = ("synth_stream",)) -------------------------
+    # Fresh scenes of the synthetic generator, deterministic per seed, rank and worker, drawn
+    # with the generator's defaults (dld_spotter.data.synth.SynthConfig) except for these.
+    _C.DATASETS.STREAM_SEED = 0
+    _C.DATASETS.STREAM_SYNTH = CN()
+    _C.DATASETS.STREAM_SYNTH.MIN_WORDS = 2
+    _C.DATASETS.STREAM_SYNTH.MAX_WORDS = 8
+    _C.DATASETS.STREAM_SYNTH.SMALL_TEXT_PROB = 0.3
+    _C.DATASETS.STREAM_SYNTH.LARGE_TEXT_PROB = 0.3
+    _C.DATASETS.STREAM_SYNTH.MAX_ROTATION = 20.0
+    _C.DATASETS.STREAM_SYNTH.PERSPECTIVE_PROB = 0.3
+    _C.DATASETS.STREAM_SYNTH.CURVED_PROB = 0.15
 
     # --- Training data mix (§4.1: IC13/IC15/MLT17/Total-Text) --------------------------------
     # One sampling ratio per DATASETS.TRAIN entry (probability of a set = ratio / sum);
@@ -120,6 +147,9 @@ def add_dld_config(cfg: CN) -> None:
     _C.TEST.TEXT.SPEED_WARMUP = 2
     # Recognition accuracy on ground-truth boxes (Table 8's "Rec") in every evaluation.
     _C.TEST.TEXT.REC_ACCURACY = True
+    # Held-out word crops (a stream seed no training stream uses) on which a
+    # RecognitionPretrainer is evaluated: greedy word accuracy.
+    _C.TEST.TEXT.HELDOUT_CROPS = 300
 
     # --- Dynamic Low-resolution Distillation (§3.3-3.5; MODEL.META_ARCHITECTURE "DLDSpotter") --
     _C.MODEL.DLD = CN()

@@ -21,7 +21,7 @@ from dld_spotter.structures import TextList
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_OPTS = [
-    "MODEL.DEVICE", "cpu",
+    "MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", "",
     "INPUT.MIN_SIZE_TRAIN", "(160,)", "INPUT.MAX_SIZE_TRAIN", "224",
     "INPUT.MIN_SIZE_TEST", "160", "INPUT.MAX_SIZE_TEST", "224",
     "MODEL.LIGHT_NET.STAGE_CHANNELS", "(16, 32, 48, 64)", "MODEL.LIGHT_NET.STEM_CHANNELS", "16",

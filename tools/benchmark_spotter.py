@@ -47,7 +47,7 @@ def measure(config: str, data_dir: str, train_iters: int, infer_images: int, bat
     from dld_spotter.data.mapper import TextDatasetMapper
     from dld_spotter.engine import TextSpotterTrainer
 
-    cfg = load_config(config, ["INPUT.TEXT_AUG.SCALE_RANGE", "(1.0, 1.0)",
+    cfg = load_config(config, ["INPUT.TEXT_AUG.SCALE_RANGE", "(1.0, 1.0)", "MODEL.WEIGHTS", "",
                                "INPUT.TEXT_AUG.CROP_PROB", "0.0", "MODEL.DEVICE", device])
     on_cuda = torch.device(device).type == "cuda"
 

@@ -322,10 +322,10 @@ def main() -> None:
                         help="path prefix of the .md/.json/.png report")
     parser.add_argument("--teacher-config", default="configs/synth/teacher_tiny.yaml")
     parser.add_argument("--teacher-iters", type=int, default=720)
-    parser.add_argument("--teacher-weights", default="",
-                        help="use this trained H (a checkpoint of --teacher-config, e.g. the "
-                             "main job's output/teacher_tiny/model_final.pth) instead of "
-                             "training it")
+    parser.add_argument("--teacher-weights", default="dld_spotter://teacher_tiny.pth",
+                        help="the trained H (a checkpoint of --teacher-config; default: the "
+                             "one shipped with the package); '' trains H here (from "
+                             "--teacher-config's MODEL.WEIGHTS, its pre-training)")
     parser.add_argument("--student-iters", type=int, default=150)
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="config options for every run (KEY VALUE ...)")
@@ -335,6 +335,8 @@ def main() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     start = time.time()
 
+    from detectron2.utils.file_io import PathManager
+
     from dld_spotter.config import load_config
     from dld_spotter.data.synth import generate_dataset
 
@@ -343,9 +345,9 @@ def main() -> None:
     cfg = load_config(a.teacher_config, a.opts)
     test_size = (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
     teacher_weights = a.teacher_weights or os.path.join(a.out, "H", "model_final.pth")
-    if a.teacher_weights and not os.path.isfile(a.teacher_weights):
+    if a.teacher_weights and not PathManager.isfile(a.teacher_weights):
         raise SystemExit(f"--teacher-weights {a.teacher_weights}: no such file; train it "
-                         "(bash scripts/main_job.sh) or leave the flag out to train H here")
+                         "(bash scripts/train_teacher.sh) or pass '' to train H here")
     runs = benchmark_runs(a.teacher_config, train_teacher=not a.teacher_weights)
     rows = {}
     for i, run in enumerate(runs, 1):

@@ -24,11 +24,11 @@ from typing import List, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from dld_spotter.charset import Charset, build_charset
 from dld_spotter.config import load_config
-from dld_spotter.data.synth import contrasting_colour, find_fonts, luma, render_text, sample_word
+from dld_spotter.data.stream import render_word_crop
+from dld_spotter.data.synth import find_fonts
 from dld_spotter.modeling.recognizer import build_recognizer
 
 INKS = ("random", "white", "grey")
@@ -37,30 +37,13 @@ INKS = ("random", "white", "grey")
 def word_crops(rng: np.random.Generator, fonts: Sequence[str], num: int, size: Tuple[int, int],
                random_string_prob: float, ink: str = "random"
                ) -> Tuple[torch.Tensor, List[str]]:
-    """``num`` random words, each rendered in a random font and resized to ``size`` = (H, W):
-    ``(num, 3, H, W)`` in [-1, 1] and the words. ``ink``: ``"random"`` colours with the
-    synthetic set's luma contrast, ``"white"`` on black, or ``"grey"``: white on black or
-    black on white."""
+    """``num`` crops of :func:`~dld_spotter.data.stream.render_word_crop` (a random word in a
+    random font filling ``size`` = (H, W)): ``(num, 3, H, W)`` in [-1, 1] and the words."""
     if ink not in INKS:
         raise ValueError(f"ink must be one of {INKS}, got {ink!r}")
-    crops, words = [], []
-    for _ in range(num):
-        word = sample_word(rng, random_string_prob)
-        mask, (x0, y0, x1, y1) = render_text(word, fonts[rng.integers(len(fonts))],
-                                             ink_height=48.0)
-        pad = 4
-        mask = mask[max(int(y0) - pad, 0):int(y1) + pad, max(int(x0) - pad, 0):int(x1) + pad]
-        alpha = np.asarray(Image.fromarray(mask).resize(size[::-1], Image.BILINEAR)) / 255.0
-        if ink == "random":  # the synthetic set's rule: ink luma at least 90 off the background
-            bg = rng.uniform(0, 255, 3)
-            fg = contrasting_colour(rng, float(luma(bg)))
-            fg, bg = fg / 127.5 - 1, bg / 127.5 - 1
-        else:
-            sign = -1.0 if ink == "grey" and rng.random() < 0.5 else 1.0  # grey: either polarity
-            fg, bg = np.full(3, sign), np.full(3, -sign)
-        crops.append(alpha[None] * fg[:, None, None] + (1 - alpha[None]) * bg[:, None, None])
-        words.append(word)
-    return torch.tensor(np.stack(crops), dtype=torch.float32), words
+    pairs = [render_word_crop(rng, fonts, size, random_string_prob, ink) for _ in range(num)]
+    crops = np.stack([image.transpose(2, 0, 1) for image, _ in pairs]) / 127.5 - 1.0
+    return torch.tensor(crops, dtype=torch.float32), [word for _, word in pairs]
 
 
 def word_accuracy(predictions: Sequence[str], words: Sequence[str], charset: Charset) -> float:

@@ -16,6 +16,7 @@ from detectron2.structures import Boxes, Instances, PolygonMasks
 
 from dld_spotter.charset import IGNORE, Charset, EncodeStats, build_charset
 
+from .stream import text_heights
 from .transforms import build_text_test_augmentation, build_text_train_augmentation
 
 __all__ = ["TextDatasetMapper"]
@@ -57,9 +58,12 @@ class TextDatasetMapper:
 
     Output (training): ``image`` (3, H, W) uint8 in ``image_format``; ``instances`` with
     ``gt_boxes`` (the transformed polygons' bounding boxes clipped to the image),
-    ``gt_classes`` (N,), ``gt_masks`` (PolygonMasks) and ``gt_texts`` (N, max_len + 1) long,
-    whose don't-care rows (``ignore=1``) are all -1. Instances whose box ends up narrower or
-    shorter than 1 px (e.g. outside the crop) are dropped. Test mode: resized image only;
+    ``gt_classes`` (N,), ``gt_masks`` (PolygonMasks), ``gt_texts`` (N, max_len + 1) long,
+    whose don't-care rows (``ignore=1``) are all -1, and ``gt_text_heights`` (N,), each word's
+    height in input pixels (:func:`~dld_spotter.data.stream.text_heights`). A dict may carry
+    its image in memory (``"image"``, (H, W, 3) in ``image_format``) instead of a file.
+    Instances whose box ends up narrower or shorter than 1 px (e.g. outside the crop) are
+    dropped. Test mode: resized image only;
     ``height``/``width`` keep the original size.
 
     Words that the charset cannot encode train detection only; :attr:`encode_stats` counts
@@ -101,8 +105,10 @@ class TextDatasetMapper:
         }
 
     def __call__(self, dataset_dict: dict) -> dict:
-        dataset_dict = copy.deepcopy(dataset_dict)
-        image = read_image_or_explain(dataset_dict["file_name"], self.image_format)
+        image = dataset_dict.get("image")  # in memory (the synthetic stream), else a file
+        dataset_dict = copy.deepcopy({k: v for k, v in dataset_dict.items() if k != "image"})
+        if image is None:
+            image = read_image_or_explain(dataset_dict["file_name"], self.image_format)
         utils.check_image_size(dataset_dict, image)
 
         if not self.is_train:
@@ -134,6 +140,9 @@ class TextDatasetMapper:
         )
         instances.gt_masks = PolygonMasks([[p.reshape(-1) for p in polys[i]] for i in keep])
         instances.gt_texts = self._encode([annos[i] for i in keep])
+        instances.gt_text_heights = torch.as_tensor(
+            text_heights([polys[i][0] for i in keep]), dtype=torch.float32
+        )
         dataset_dict["instances"] = instances
         return dataset_dict
 

@@ -13,12 +13,23 @@ from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, Trainer
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
+from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 
+from ..charset import build_charset
 from ..data.mapper import TextDatasetMapper
 from ..data.mixed import build_mixed_train_loader
+from ..data.stream import (
+    STREAM_DATASET,
+    RenderedCropStream,
+    SynthSceneStream,
+    WordCropStream,
+    first_crops,
+)
+from ..data.synth import SynthConfig
 from ..evaluation import TextSpottingEvaluator, model_metrics, report_table
 from ..modeling.dld import DLDSpotter
+from ..modeling.pretrainer import RecognitionPretrainer
 from .hooks import SaveOnInterruptHook, build_dld_hooks
 
 
@@ -49,6 +60,19 @@ class TextSpotterTrainer(DefaultTrainer):
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
 
+    def resume_or_load(self, resume: bool = True) -> None:
+        """detectron2's, with a clear error when ``MODEL.WEIGHTS`` names no file (instead of
+        an assertion deep in fvcore)."""
+        weights = self.cfg.MODEL.WEIGHTS
+        resuming = resume and self.checkpointer.has_checkpoint()
+        if weights and not resuming and not PathManager.isfile(weights):
+            raise FileNotFoundError(
+                f"MODEL.WEIGHTS {weights!r} does not exist. It is the checkpoint this config "
+                "starts from: train it first (e.g. configs/synth/pretrain_tiny.yaml for "
+                "configs/synth/teacher_tiny.yaml; scripts/train_teacher.sh runs both), or "
+                "pass MODEL.WEIGHTS \"\" to train from scratch")
+        super().resume_or_load(resume=resume)
+
     @staticmethod
     def wrap_ddp(model: torch.nn.Module) -> torch.nn.Module:
         """DDP across processes when there are several; ``model`` itself otherwise."""
@@ -58,8 +82,23 @@ class TextSpotterTrainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        """Concatenated ``DATASETS.TRAIN``, or mixed in ``DATASETS.TRAIN_RATIOS`` if given."""
+        """Concatenated ``DATASETS.TRAIN``, or mixed in ``DATASETS.TRAIN_RATIOS`` if given, or
+        the synthetic stream (``("synth_stream",)``), as scenes or as word crops
+        (``INPUT.WORD_CROPS``)."""
         mapper = TextDatasetMapper(cfg, is_train=True)
+        if tuple(cfg.DATASETS.TRAIN) == (STREAM_DATASET,):
+            return build_detection_train_loader(
+                dataset=stream_dataset(cfg, mapper, "train", cfg.INPUT.WORD_CROPS.ENABLED),
+                mapper=None if cfg.INPUT.WORD_CROPS.ENABLED else mapper,
+                total_batch_size=cfg.SOLVER.IMS_PER_BATCH,
+                aspect_ratio_grouping=not cfg.INPUT.WORD_CROPS.ENABLED,
+                num_workers=cfg.DATALOADER.NUM_WORKERS,
+            )
+        if STREAM_DATASET in cfg.DATASETS.TRAIN:
+            raise ValueError(f"DATASETS.TRAIN: {STREAM_DATASET!r} cannot be mixed with other "
+                             f"sets, got {tuple(cfg.DATASETS.TRAIN)}")
+        if cfg.INPUT.WORD_CROPS.ENABLED:
+            raise ValueError("INPUT.WORD_CROPS needs DATASETS.TRAIN ('synth_stream',)")
         if cfg.DATASETS.TRAIN_RATIOS:
             return build_mixed_train_loader(cfg, mapper)
         return build_detection_train_loader(cfg, mapper=mapper)
@@ -81,10 +120,12 @@ class TextSpotterTrainer(DefaultTrainer):
         """detectron2's ``test``, plus, per data set, the cost (FLOPs, FPS) and recognition
         accuracy on ground-truth boxes (``TEST.TEXT.*``), logged with the text metrics as one
         table."""
+        module = model.module if hasattr(model, "module") else model  # DDP
+        if isinstance(module, RecognitionPretrainer):
+            return {"heldout_crops": heldout_crop_accuracy(cfg, module)}
         results = super().test(cfg, model, evaluators)
         names = list(cfg.DATASETS.TEST)
         per_dataset = results if len(names) != 1 else {names[0]: results}
-        module = model.module if hasattr(model, "module") else model  # DDP
         for name in names:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", name)
             loader = cls.build_test_loader(cfg, name)
@@ -145,3 +186,47 @@ def scale_lr_of(groups: list[dict], module: torch.nn.Module, factor: float) -> l
         if inside:
             out.append({**group, "params": inside, "lr": group["lr"] * factor})
     return out
+
+
+def stream_dataset(cfg, mapper: TextDatasetMapper, tag: str,
+                   word_crops: bool) -> torch.utils.data.IterableDataset:
+    """The synthetic stream ``tag`` of ``DATASETS.STREAM_SEED``: scenes (to be mapped), or
+    word crops of ``INPUT.WORD_CROPS.SIZE`` from ``INPUT.WORD_CROPS.SOURCE``."""
+    source = cfg.INPUT.WORD_CROPS.SOURCE
+    if source not in ("scenes", "rendered"):
+        raise ValueError(f"INPUT.WORD_CROPS.SOURCE must be 'scenes' or 'rendered', got {source!r}")
+    if word_crops and source == "rendered":
+        return RenderedCropStream(cfg.DATASETS.STREAM_SEED, tag, build_charset(cfg),
+                                  tuple(cfg.INPUT.WORD_CROPS.SIZE), cfg.INPUT.FORMAT)
+    synth = cfg.DATASETS.STREAM_SYNTH
+    synth_cfg = SynthConfig(min_words=synth.MIN_WORDS, max_words=synth.MAX_WORDS,
+                            small_text_prob=synth.SMALL_TEXT_PROB,
+                            large_text_prob=synth.LARGE_TEXT_PROB,
+                            max_rotation=synth.MAX_ROTATION,
+                            perspective_prob=synth.PERSPECTIVE_PROB, curved_prob=synth.CURVED_PROB)
+    scenes = SynthSceneStream(cfg.DATASETS.STREAM_SEED, tag, cfg.INPUT.FORMAT, synth_cfg)
+    if not word_crops:
+        return scenes
+    return WordCropStream(scenes, mapper, tuple(cfg.INPUT.WORD_CROPS.SIZE),
+                          cfg.MODEL.REC_HEAD.MIN_TRAIN_HEIGHT)
+
+
+def heldout_crop_accuracy(cfg, model: RecognitionPretrainer, batch_size: int = 50) -> dict:
+    """Greedy word accuracy (%, the charset's case rule) of ``model`` on the first
+    ``TEST.TEXT.HELDOUT_CROPS`` crops of the held-out stream, training augmentation included
+    (the crops the spotter's recognizer meets in training)."""
+    stream = stream_dataset(cfg, TextDatasetMapper(cfg, is_train=True), "heldout", True)
+    crops = first_crops(stream, cfg.TEST.TEXT.HELDOUT_CROPS)
+    was_training = model.training
+    model.eval()
+    try:
+        pairs = [p for i in range(0, len(crops), batch_size)
+                 for p in model.read_ground_truth(crops[i:i + batch_size])]
+    finally:
+        model.train(was_training)
+    correct = sum(model.charset.normalize(t) == r for t, r in pairs)
+    result = {"word_accuracy": 100.0 * correct / max(len(pairs), 1), "num_words": len(pairs)}
+    logging.getLogger(__name__).info(
+        f"Held-out word crops: {result['word_accuracy']:.1f} % of {len(pairs)} read; e.g. "
+        + ", ".join(f"{t!r}->{r!r}" for t, r in pairs[:5]))
+    return result

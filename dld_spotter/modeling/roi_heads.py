@@ -27,7 +27,8 @@ class TextROIHeads(StandardROIHeads):
     mask resized to ``(Hr, Wr)``: the ground-truth mask in training, the predicted mask
     probability at inference. Training RoIs for recognition are the ground-truth boxes
     plus foreground proposals that overlap their ground truth well; don't-care instances
-    (all-IGNORE ``gt_texts``) never train recognition.
+    (all-IGNORE ``gt_texts``) and words lower than ``rec_min_height`` input pixels
+    (``gt_text_heights``) never train recognition: they train detection only.
     """
 
     @configurable
@@ -43,6 +44,7 @@ class TextROIHeads(StandardROIHeads):
         rec_proposals_per_image: int = 16,
         rec_proposal_iou: float = 0.7,
         rec_max_rois_per_image: int = 64,
+        rec_min_height: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -57,6 +59,7 @@ class TextROIHeads(StandardROIHeads):
         self.rec_proposals_per_image = rec_proposals_per_image
         self.rec_proposal_iou = rec_proposal_iou
         self.rec_max_rois_per_image = rec_max_rois_per_image
+        self.rec_min_height = rec_min_height
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
@@ -87,6 +90,7 @@ class TextROIHeads(StandardROIHeads):
             "rec_proposals_per_image": rec.PROPOSALS_PER_IMAGE,
             "rec_proposal_iou": rec.PROPOSAL_IOU,
             "rec_max_rois_per_image": rec.MAX_TRAIN_ROIS_PER_IMAGE,
+            "rec_min_height": rec.MIN_TRAIN_HEIGHT,
         }
 
     def forward(
@@ -115,25 +119,43 @@ class TextROIHeads(StandardROIHeads):
         instances = super().forward_with_given_boxes(features, instances)
         return self._forward_recognition(features, instances)
 
+    def readable(self, instances: Instances) -> torch.Tensor:
+        """``(N,)`` bool: the ``gt_*`` instances that train recognition (care, legible)."""
+        keep = instances.gt_texts[:, 0] != IGNORE
+        if self.rec_min_height > 0 and instances.has("gt_text_heights"):
+            keep &= instances.gt_text_heights >= self.rec_min_height
+        return keep
+
+    @staticmethod
+    def _as_rois(instances: Instances, boxes) -> Instances:
+        return Instances(instances.image_size, proposal_boxes=boxes,
+                         gt_masks=instances.gt_masks, gt_texts=instances.gt_texts)
+
+    def gt_recognition_rois(self, targets: List[Instances]) -> List[Instances]:
+        """Per image, the readable ground truth as recognition RoIs (``proposal_boxes``,
+        ``gt_masks``, ``gt_texts``)."""
+        rois = []
+        for gts in targets:
+            gts = gts[self.readable(gts)]
+            rois.append(self._as_rois(gts, gts.gt_boxes))
+        return rois
+
     def recognition_rois(
         self, proposals: List[Instances], targets: List[Instances]
     ) -> List[Instances]:
-        """Per image: the readable ground truth, then well-matched foreground proposals,
-        as ``Instances`` with ``proposal_boxes``, ``gt_masks`` and ``gt_texts``."""
+        """Per image: the readable ground truth, then well-matched foreground proposals of
+        readable words, as ``Instances`` with ``proposal_boxes``, ``gt_masks`` and
+        ``gt_texts``."""
         rois = []
-        for props, gts in zip(proposals, targets):
-            readable = gts[gts.gt_texts[:, 0] != IGNORE]
-            gt_rois = Instances(gts.image_size, proposal_boxes=readable.gt_boxes,
-                                gt_masks=readable.gt_masks, gt_texts=readable.gt_texts)
+        for props, gt_rois in zip(proposals, self.gt_recognition_rois(targets)):
             parts = [gt_rois]
             if self.rec_proposals_per_image > 0 and props.has("gt_texts"):
                 fg = props[(props.gt_classes >= 0) & (props.gt_classes < self.num_classes)]
                 iou = matched_pairwise_iou(fg.proposal_boxes, fg.gt_boxes)
-                fg = fg[(iou >= self.rec_proposal_iou) & (fg.gt_texts[:, 0] != IGNORE)]
+                fg = fg[(iou >= self.rec_proposal_iou) & self.readable(fg)]
                 keep = torch.randperm(len(fg), device=iou.device)[: self.rec_proposals_per_image]
                 fg = fg[keep]
-                parts.append(Instances(fg.image_size, proposal_boxes=fg.proposal_boxes,
-                                       gt_masks=fg.gt_masks, gt_texts=fg.gt_texts))
+                parts.append(self._as_rois(fg, fg.proposal_boxes))
             rois.append(Instances.cat(parts)[: self.rec_max_rois_per_image])
         return rois
 
