@@ -21,14 +21,15 @@ def heldout_points(run_dir: str) -> List[Dict[str, float]]:
     """``[{"iteration", "crops", "accuracy", "loss"}]`` of the run's held-out evaluations;
     crops = iterations x the run's ``SOLVER.IMS_PER_BATCH`` (its ``config.yaml``)."""
     with open(os.path.join(run_dir, "config.yaml")) as f:
-        batch = yaml.safe_load(f)["SOLVER"]["IMS_PER_BATCH"]
+        solver = yaml.safe_load(f)["SOLVER"]
+    batch, max_iter = solver["IMS_PER_BATCH"], solver.get("MAX_ITER", float("inf"))
     points, loss = {}, float("nan")
     with open(os.path.join(run_dir, "metrics.json")) as f:
         for line in f:
             row = json.loads(line)
             loss = row.get("loss_rec", row.get("total_loss", loss))
             if "heldout_crops/word_accuracy" in row:
-                it = row["iteration"] + 1
+                it = min(row["iteration"] + 1, max_iter)  # the last one is logged at max_iter
                 points[it] = {"iteration": it, "crops": it * batch, "loss": loss,
                               "accuracy": row["heldout_crops/word_accuracy"]}
     return [points[k] for k in sorted(points)]

@@ -8,6 +8,7 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 
 from ..data.mapper import TextDatasetMapper
+from ..data.stream import STREAM_DATASET
 from ..distill.teacher import build_teacher
 from ..modeling.dld import measure_scale_flops
 from ..modeling.drs import temperature
@@ -99,6 +100,11 @@ def build_dld_hooks(cfg, model) -> list:
     if model.needs_teacher:
         hooks.append(TeacherHook(cfg, model))
     if model.selector is not None:
+        if STREAM_DATASET in cfg.DATASETS.TRAIN:
+            raise ValueError(f"DATASETS.TRAIN {tuple(cfg.DATASETS.TRAIN)}: the selector's "
+                             "temperature decays per epoch (tau = TAU_INIT * TAU_DECAY ** epoch), "
+                             "so DLD with a selector needs a finite training set, e.g. "
+                             "('synth_train',)")
         dataset_size = len(get_detection_dataset_dicts(
             cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS))
         drs = cfg.MODEL.DLD.DRS
