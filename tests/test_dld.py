@@ -212,3 +212,9 @@ def test_train_net_two_processes(synth_dataset, teacher_files, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     saved = torch.load(tmp_path / "model_final.pth", weights_only=False)["model"]
     assert any(k.startswith("selector.") for k in saved)
+
+
+def test_selector_on_the_endless_stream_is_a_clear_error(synth_dataset, teacher_files, tmp_path):
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "DATASETS.TRAIN", "('synth_stream',)")
+    with pytest.raises(ValueError, match="finite training set"):
+        TextSpotterTrainer(cfg)
