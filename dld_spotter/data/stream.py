@@ -42,9 +42,19 @@ STREAM_DATASET = "synth_stream"
 STREAM_TAGS = {"train": 2, "heldout": 3}
 
 
-def _worker() -> Tuple[int, int]:
+def _worker_id() -> int:
+    """This loader worker's id (0 outside workers); a worker leaves the other cores to
+    training (OpenCV single-threaded)."""
     info = torch.utils.data.get_worker_info()
-    return (info.id, info.num_workers) if info is not None else (0, 1)
+    if info is None:
+        return 0
+    cv2.setNumThreads(1)
+    return info.id
+
+
+def _check_tag(tag: str) -> None:
+    if tag not in STREAM_TAGS:
+        raise ValueError(f"stream tag must be one of {sorted(STREAM_TAGS)}, got {tag!r}")
 
 
 def text_heights(polygons: Sequence[np.ndarray]) -> np.ndarray:
@@ -65,8 +75,7 @@ class SynthSceneStream(torch.utils.data.IterableDataset):
 
     def __init__(self, seed: int, tag: str = "train", image_format: str = "BGR",
                  synth_cfg: Optional[SynthConfig] = None, fonts: Optional[Sequence[str]] = None):
-        if tag not in STREAM_TAGS:
-            raise ValueError(f"stream tag must be one of {sorted(STREAM_TAGS)}, got {tag!r}")
+        _check_tag(tag)
         if image_format not in ("BGR", "RGB"):
             raise ValueError(f"the synthetic stream makes BGR or RGB images, not {image_format!r}")
         self.seed, self.tag, self.image_format = seed, tag, image_format
@@ -98,9 +107,7 @@ class SynthSceneStream(torch.utils.data.IterableDataset):
                 "width": image.shape[1], "image": image, "annotations": annotations}
 
     def __iter__(self) -> Iterator[dict]:
-        worker, _ = _worker()
-        if torch.utils.data.get_worker_info() is not None:
-            cv2.setNumThreads(1)  # a loader worker: leave the other cores to training
+        worker = _worker_id()
         rank, index = comm.get_rank(), 0
         while True:
             yield self.scene(rank, worker, index)
@@ -159,9 +166,7 @@ class WordCropStream(torch.utils.data.IterableDataset):
         self.shuffle_scenes = shuffle_scenes
 
     def __iter__(self) -> Iterator[dict]:
-        worker, _ = _worker()
-        if torch.utils.data.get_worker_info() is not None:
-            cv2.setNumThreads(1)  # a loader worker: leave the other cores to training
+        worker = _worker_id()
         seed = [self.scenes.seed, STREAM_TAGS[self.scenes.tag], comm.get_rank(), worker]
         # The augmentations draw from the global generators: seed them per rank and worker.
         global_seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
@@ -209,14 +214,13 @@ class RenderedCropStream(torch.utils.data.IterableDataset):
     def __init__(self, seed: int, tag: str, charset: Charset, size: Tuple[int, int],
                  image_format: str = "BGR", random_string_prob: float = 0.5,
                  fonts: Optional[Sequence[str]] = None):
-        if tag not in STREAM_TAGS:
-            raise ValueError(f"stream tag must be one of {sorted(STREAM_TAGS)}, got {tag!r}")
+        _check_tag(tag)
         self.seed, self.tag, self.charset, self.size = seed, tag, charset, tuple(size)
         self.image_format, self.random_string_prob = image_format, random_string_prob
         self.fonts = tuple(fonts or find_fonts())
 
     def __iter__(self) -> Iterator[dict]:
-        worker, _ = _worker()
+        worker = _worker_id()
         rng = np.random.default_rng([self.seed, STREAM_TAGS[self.tag], comm.get_rank(), worker])
         h, w = self.size
         box = torch.tensor([[0.0, 0.0, w, h]])

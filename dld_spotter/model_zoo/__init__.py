@@ -40,8 +40,12 @@ class ShippedWeightsHandler(PathHandler):
     def _get_supported_prefixes(self):
         return [PREFIX]
 
+    @staticmethod
+    def _local(path: str) -> str:
+        return os.path.join(_HERE, "weights", path[len(PREFIX):])
+
     def _get_local_path(self, path: str, **kwargs) -> str:
-        local = os.path.join(_HERE, "weights", path[len(PREFIX):])
+        local = self._local(path)
         if not os.path.isfile(local):
             raise FileNotFoundError(
                 f"{path}: the shipped weights {local} are missing; shipped: {sorted(TRAINED)}. "
@@ -52,7 +56,7 @@ class ShippedWeightsHandler(PathHandler):
         return PathManager.open(self._get_local_path(path), mode, **kwargs)
 
     def _isfile(self, path: str, **kwargs) -> bool:
-        return os.path.isfile(os.path.join(_HERE, "weights", path[len(PREFIX):]))
+        return os.path.isfile(self._local(path))
 
 
 PathManager.register_handler(ShippedWeightsHandler())

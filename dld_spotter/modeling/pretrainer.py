@@ -33,20 +33,21 @@ class RecognitionPretrainer(TextSpotter):
     def forward(self, batched_inputs: List[dict]):
         if not self.training:
             return super().forward(batched_inputs)
+        features, rois = self._ground_truth_rois(batched_inputs)
+        return self.roi_heads._forward_recognition(features, rois)
+
+    def _ground_truth_rois(self, batched_inputs: List[dict]):
+        """Backbone features of the inputs and their readable ground truth as RoIs."""
         images = self.preprocess_image(batched_inputs)
         targets = [x["instances"].to(self.device) for x in batched_inputs]
         features = self.backbone(images.tensor)
-        rois = self.roi_heads.gt_recognition_rois(targets)
-        return self.roi_heads._forward_recognition(features, rois)
+        return features, self.roi_heads.gt_recognition_rois(targets)
 
     @torch.no_grad()
     def read_ground_truth(self, batched_inputs: List[dict]) -> List[Tuple[str, str]]:
         """(transcription, greedy reading) of each readable ground-truth word of
         ``batched_inputs``, read from its box and mask as in training."""
-        images = self.preprocess_image(batched_inputs)
-        targets = [x["instances"].to(self.device) for x in batched_inputs]
-        features = self.backbone(images.tensor)
-        rois = self.roi_heads.gt_recognition_rois(targets)
+        features, rois = self._ground_truth_rois(batched_inputs)
         if sum(len(r) for r in rois) == 0:
             return []
         roi_features = self.roi_heads.masked_roi_features(features, rois)
