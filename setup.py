@@ -25,6 +25,7 @@ setup(
         "opencv-python-headless",
         "Pillow",
         "shapely",
+        "rapidfuzz",
         "scipy",
         "fvcore",
         "pycocotools",

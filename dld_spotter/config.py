@@ -111,6 +111,11 @@ def add_dld_config(cfg: CN) -> None:
     # One sampling ratio per DATASETS.TRAIN entry (probability of a set = ratio / sum);
     # empty = detectron2's concatenation (each image equally likely).
     _C.DATASETS.TRAIN_RATIOS = ()
+    # One base resolution S per DATASETS.TRAIN entry (needs TRAIN_RATIOS) / DATASETS.TEST entry,
+    # so that one model trains and tests every set of a mix at its own S (§4.1: S-768 for IC13,
+    # S-1280 for IC15, S-896 for Total-Text); MAX_SIZE_* scale with it. Empty = MIN_SIZE_*.
+    _C.DATASETS.TRAIN_BASE_SIZES = ()
+    _C.DATASETS.TEST_BASE_SIZES = ()
 
     # --- Optimizer (§4.1: AdamW, step decay) --------------------------------------------------
     _C.SOLVER.OPTIMIZER = "AdamW"  # or "SGD" (detectron2's default behaviour)
@@ -134,6 +139,9 @@ def add_dld_config(cfg: CN) -> None:
     _C.TEST.TEXT.LEXICONS.FULL = ""
     # Matching IoU (strictly above): 0.5 (RRC); 0.1 for the paper's MANGO comparison.
     _C.TEST.TEXT.IOU_THRESHOLD = 0.5
+    # Pairing of detections and ground truths: "official" (the RRC scripts: geometry first, in
+    # file order, then the text is judged) or "best" (correct readings first, then highest IoU).
+    _C.TEST.TEXT.MATCHING = "official"
     # Lexicon correction: the nearest word replaces a reading when edit distance /
     # max(len(reading), len(word)) <= this; 1.0 = always (as published lexicon results).
     _C.TEST.TEXT.LEXICON_MAX_DISTANCE = 1.0
@@ -141,7 +149,10 @@ def add_dld_config(cfg: CN) -> None:
     # False = Mask TextSpotter's convention, the one the paper compares with.
     _C.TEST.TEXT.E2E_WORD_SPOTTING = False
     # Cost metrics of every evaluation: FLOPs averaged over this many images (0 = skip), and
-    # speed as the median time of SPEED_IMAGES images after SPEED_WARMUP untimed ones.
+    # speed as the median time of SPEED_IMAGES images after SPEED_WARMUP untimed ones. A model
+    # with a resolution selector (its cost varies per image) reports means over every test
+    # image instead: FLOPs from a per-scale table measured on FLOPS_IMAGES images at each
+    # image's chosen scale, plus the selector's; model_metrics.json says which statistic.
     _C.TEST.TEXT.FLOPS_IMAGES = 5
     _C.TEST.TEXT.SPEED_IMAGES = 20
     _C.TEST.TEXT.SPEED_WARMUP = 2
@@ -175,6 +186,9 @@ def add_dld_config(cfg: CN) -> None:
     _C.MODEL.DLD.DRS.TAU_INIT = 5.0
     _C.MODEL.DLD.DRS.TAU_DECAY = 0.965
     _C.MODEL.DLD.DRS.FLOPS_WEIGHT = 0.1  # gamma of Eq. 4
+    # Eq. 2's KL(sum_i h_i y_si, y): "mixture_teacher" = KL(mixture || teacher), the order
+    # the paper writes; "teacher_mixture" = KL(teacher || mixture).
+    _C.MODEL.DLD.DRS.KL_DIRECTION = "mixture_teacher"
     _C.MODEL.DLD.DRS.LOSS_WEIGHT = 1.0  # lambda_2 of Eq. 11
     # Average forward FLOPs T_i per candidate scale (any unit; normalised by the largest).
     # Empty: measured with fvcore on FLOPS_NUM_IMAGES training images when training starts.
@@ -186,10 +200,23 @@ def add_dld_config(cfg: CN) -> None:
     _C.MODEL.DLD.SKD.ROI_WEIGHT = 1.0  # L_roi
     _C.MODEL.DLD.SKD.CON_WEIGHT = 1.0  # eta_1, L_con
     _C.MODEL.DLD.SKD.SEQ_WEIGHT = 1.0  # eta_2, L_seq
-    # L_seq trains on the teacher's TOP_K beam-search sequences (beam width TOP_K).
+    # L_seq trains on the TOP_K best of the teacher's beam search of width BEAM_WIDTH
+    # (§3.4: a top-3 beam search, then K = 1).
+    _C.MODEL.DLD.SKD.BEAM_WIDTH = 3
     _C.MODEL.DLD.SKD.TOP_K = 1
+    # Eq. 9 is a per-sequence negative log-probability ("sequence", averaged over RoIs);
+    # "character" divides it by the number of scored characters instead.
+    _C.MODEL.DLD.SKD.SEQ_LOSS_PER = "sequence"
     # Logits distillation baseline (Table 3): per-step KL to the teacher's distributions.
     _C.MODEL.DLD.SKD.LOGITS_WEIGHT = 0.0
+    # Bhunia et al.'s other three recognition KD losses (Table 3, with LOGITS_WEIGHT): the
+    # character-localised hint (glimpses), attention maps, and affinities between characters.
+    _C.MODEL.DLD.SKD.HINT_WEIGHT = 0.0
+    _C.MODEL.DLD.SKD.ATTENTION_WEIGHT = 0.0
+    _C.MODEL.DLD.SKD.AFFINITY_WEIGHT = 0.0
+    # Qi et al.'s detection KD (Table 3): the student's FPN levels (at FIXED_SCALE 0.5, through
+    # 1x1 adapters) against the teacher's levels of the same size.
+    _C.MODEL.DLD.SKD.DET_FEATURE_WEIGHT = 0.0
     # Deconvolution variant (Table 4): the student pools RoIs at this size and a stride-2
     # deconvolution lifts them to REC_HEAD.POOLER_RESOLUTION (the teacher's); empty = off.
     _C.MODEL.DLD.SKD.DECONV_FROM = ()
@@ -198,7 +225,13 @@ def add_dld_config(cfg: CN) -> None:
 def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:
     """detectron2's defaults + :func:`add_dld_config`, then ``config_file`` and ``opts``.
 
-    Unknown keys raise ``KeyError`` naming the file (or the command line) and the key.
+    Raises:
+        FileNotFoundError: ``config_file`` does not exist.
+        KeyError: ``config_file`` sets a key no config has (the message names the file and
+            the key).
+        AssertionError: ``opts`` set a key no config has, or are not key-value pairs (yacs
+            checks them with assertions; the message names the opts and the key).
+        ValueError: a value of ``opts`` (or of ``config_file``) has the wrong type for its key.
     """
     cfg = get_cfg()
     add_dld_config(cfg)

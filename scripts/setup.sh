@@ -14,7 +14,8 @@ STAMP="$VENV/.dld-setup-done"
 
 log() { printf '[setup] %s\n' "$*"; }
 
-if [ -f "$STAMP" ] && "$VENV/bin/python" -c "import torch, torchvision, detectron2, dld_spotter" 2>/dev/null; then
+# rapidfuzz: a dependency added after the first stamps; a venv without it reinstalls the project.
+if [ -f "$STAMP" ] && "$VENV/bin/python" -c "import torch, torchvision, detectron2, dld_spotter, rapidfuzz" 2>/dev/null; then
     log "environment already complete ($VENV); nothing to install"
     exit 0
 fi

@@ -1,17 +1,23 @@
 """The distillation and selector losses as pure functions (Eq. 2-4, 7-9)."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from dld_spotter.charset import EOS, IGNORE
 from dld_spotter.distill import (
+    KL_DIRECTIONS,
     acc_loss,
+    affinity_loss,
+    aligned_feature_loss,
     beam_targets,
     con_loss,
     flops_loss,
     roi_loss,
     seq_loss,
     step_kl,
+    step_mse,
 )
 
 
@@ -21,16 +27,26 @@ def test_beam_targets_ignore_everything_after_eos():
     assert t.tolist() == [[[3, 4, EOS], [3, EOS, IGNORE]]]
 
 
-def test_seq_loss_is_cross_entropy_on_the_teachers_beam():
+def test_seq_loss_is_the_mean_per_sequence_negative_log_probability():
+    """Eq. 9 as the paper writes it: a sequence's log-probability, not per character; the
+    "character" reading is the per-character cross-entropy (they differ for any word of
+    more than zero characters, so each reading fails the other's assertion)."""
     torch.manual_seed(0)
     beams = beam_targets(torch.tensor([[[2, 5, EOS, EOS]], [[7, EOS, EOS, EOS]]]))  # K = 1
     logits = torch.randn(2, 1, beams.shape[-1], 9, requires_grad=True)
+    lp = logits.detach().log_softmax(dim=-1)
+    seq1 = lp[0, 0, 0, 2] + lp[0, 0, 1, 5] + lp[0, 0, 2, EOS]
+    seq2 = lp[1, 0, 0, 7] + lp[1, 0, 1, EOS]
     loss = seq_loss(logits, beams)
-    expected = F.cross_entropy(logits[:, 0].flatten(0, 1), beams[:, 0].flatten(),
+    assert torch.allclose(loss, -(seq1 + seq2) / 2)
+    per_char = F.cross_entropy(logits[:, 0].flatten(0, 1), beams[:, 0].flatten(),
                                ignore_index=IGNORE)
-    assert torch.allclose(loss, expected)
+    assert torch.allclose(seq_loss(logits, beams, per="character"), per_char)
+    assert not torch.allclose(loss, per_char)
     loss.backward()
     assert logits.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="SEQ_LOSS_PER"):
+        seq_loss(logits, beams, per="word")
 
 
 def test_seq_loss_with_two_beams_is_minus_log_of_summed_sequence_probabilities():
@@ -40,7 +56,8 @@ def test_seq_loss_with_two_beams_is_minus_log_of_summed_sequence_probabilities()
     lp = logits.log_softmax(dim=-1)
     p1 = (lp[0, 0, 0, 2] + lp[0, 0, 1, 5] + lp[0, 0, 2, EOS]).exp()
     p2 = (lp[0, 1, 0, 2] + lp[0, 1, 1, EOS]).exp()
-    assert torch.allclose(seq_loss(logits, beams), -torch.log(p1 + p2) / 3)
+    assert torch.allclose(seq_loss(logits, beams), -torch.log(p1 + p2))
+    assert torch.allclose(seq_loss(logits, beams, per="character"), -torch.log(p1 + p2) / 3)
 
 
 def test_acc_loss_zero_for_the_teachers_own_distribution_and_reaches_h_only():
@@ -50,12 +67,40 @@ def test_acc_loss_zero_for_the_teachers_own_distribution_and_reaches_h_only():
     students = torch.stack([other, teacher])  # scale 1 reproduces the teacher exactly
     targets = torch.tensor([[1, 2, 0, IGNORE]] * 3)
     h = torch.tensor([[0.0, 1.0]] * 3, requires_grad=True)
-    assert acc_loss(h, students, teacher, targets).abs() < 1e-6
-    wrong = acc_loss(torch.tensor([[1.0, 0.0]] * 3), students, teacher, targets)
-    assert torch.allclose(wrong, step_kl(other.log(), teacher, targets))
-    assert wrong > 0.01
+    for direction in KL_DIRECTIONS:
+        assert acc_loss(h, students, teacher, targets, direction).abs() < 1e-6
+        wrong = acc_loss(torch.tensor([[1.0, 0.0]] * 3), students, teacher, targets, direction)
+        assert wrong > 0.01
     acc_loss(h, students, teacher, targets).backward()
     assert h.grad.abs().sum() > 0
+
+
+def test_acc_loss_is_kl_of_the_mixture_to_the_teacher_in_the_papers_order():
+    """Eq. 2: KL(sum_i h_i y_si, y) = sum mix * log(mix / y) on a hand-worked pair where the
+    two orders differ: mix = (0.9, 0.1), y = (0.5, 0.5)."""
+    mix = torch.tensor([[[0.9, 0.1]]])
+    teacher = torch.tensor([[[0.5, 0.5]]])
+    targets = torch.tensor([[1]])
+    h = torch.tensor([[1.0]])
+    forward = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)  # 0.3681
+    reverse = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)  # 0.5108
+    paper = acc_loss(h, mix[None], teacher, targets)
+    assert paper.item() == pytest.approx(forward, abs=1e-5)
+    assert acc_loss(h, mix[None], teacher, targets, "teacher_mixture").item() == pytest.approx(
+        reverse, abs=1e-5)
+    with pytest.raises(ValueError, match="KL_DIRECTION"):
+        acc_loss(h, mix[None], teacher, targets, "symmetric")
+
+
+def test_acc_loss_gradient_to_h_follows_the_papers_order():
+    """d KL(mix || y) / d h_i = sum y_si (log(mix / y) + 1), not -sum y * y_si / mix."""
+    student = torch.tensor([[[[0.9, 0.1]]], [[[0.2, 0.8]]]])  # (k=2, N=1, T=1, K=2)
+    teacher = torch.tensor([[[0.5, 0.5]]])
+    h = torch.tensor([[0.5, 0.5]], requires_grad=True)
+    acc_loss(h, student, teacher, torch.tensor([[1]])).backward()
+    mix = 0.5 * student[0, 0, 0] + 0.5 * student[1, 0, 0]
+    expected = [(student[i, 0, 0] * ((mix / teacher[0, 0]).log() + 1)).sum() for i in (0, 1)]
+    assert torch.allclose(h.grad[0], torch.stack(expected), atol=1e-5)
 
 
 def test_step_kl_ignores_unscored_steps():
@@ -77,3 +122,34 @@ def test_feature_losses_are_mean_squared_errors_of_equal_shapes():
     assert con_loss(torch.zeros(2, 32, 6), torch.ones(2, 32, 6)) == 1.0
     with pytest.raises(ValueError, match="REC_HEAD"):
         roi_loss(a, torch.zeros(2, 4, 16, 64))
+
+
+def test_step_mse_compares_scored_steps_only():
+    teacher = torch.zeros(1, 3, 4)
+    student = torch.zeros(1, 3, 4)
+    student[0, 2] = 2.0  # only the unscored step differs
+    targets = torch.tensor([[5, EOS, IGNORE]])
+    assert step_mse(student, teacher, targets) == 0
+    student[0, 1] = 1.0
+    assert step_mse(student, teacher, targets).item() == pytest.approx(0.5)  # (0 + 1) / 2
+
+
+def test_affinity_loss_sees_relations_between_characters_not_their_scale():
+    torch.manual_seed(0)
+    teacher = torch.randn(2, 4, 8)
+    targets = torch.tensor([[1, 2, EOS, IGNORE], [3, EOS, IGNORE, IGNORE]])
+    assert affinity_loss(3.0 * teacher, teacher, targets) < 1e-6  # same relations, other norm
+    other = teacher.clone()
+    other[:, 3] = torch.randn(2, 8)  # an unscored step changes: no effect
+    assert affinity_loss(other, teacher, targets) < 1e-6
+    other[0, 1] = -teacher[0, 0]  # character 2 now opposes character 1
+    assert affinity_loss(other, teacher, targets) > 0.1
+
+
+def test_aligned_feature_loss_compares_the_common_extent_of_each_pair():
+    torch.manual_seed(0)
+    student = [torch.randn(1, 2, 5, 7), torch.randn(1, 2, 3, 4)]
+    teacher = [torch.randn(1, 2, 5, 8), torch.randn(1, 2, 3, 4)]
+    expected = (F.mse_loss(student[0], teacher[0][..., :7])
+                + F.mse_loss(student[1], teacher[1])) / 2
+    assert torch.allclose(aligned_feature_loss(student, teacher), expected)

@@ -17,8 +17,10 @@ from dld_spotter.config import load_config
 from dld_spotter.distill import build_teacher
 from dld_spotter.engine import TextSpotterTrainer
 from dld_spotter.engine.hooks import TeacherHook, TemperatureHook
+from dld_spotter.evaluation.model_metrics import dynamic_cost
 from dld_spotter.modeling import DLDSpotter
-from dld_spotter.modeling.dld import measure_scale_flops, scale_instances
+from dld_spotter.modeling.dld import measure_scale_flops, measure_selector_flops, scale_instances
+from dld_spotter.modeling.drs import gumbel_softmax_sample
 
 DLD_CONFIG = os.path.join(REPO, "configs/synth/dld_tiny.yaml")
 DRS_OPTS = ["MODEL.DLD.DRS.THUMBNAIL_SIZE", "32", "MODEL.DLD.DRS.FLOPS", "[6, 5, 4, 3, 2, 1]"]
@@ -218,3 +220,123 @@ def test_selector_on_the_endless_stream_is_a_clear_error(synth_dataset, teacher_
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "DATASETS.TRAIN", "('synth_stream',)")
     with pytest.raises(ValueError, match="finite training set"):
         TextSpotterTrainer(cfg)
+
+
+@pytest.mark.parametrize("variant, absent, present", [
+    ("dld_tiny_drs_only.yaml", {"loss_roi", "loss_con", "loss_seq"}, {"loss_acc", "loss_flops"}),
+    ("dld_tiny_skd_only.yaml", {"loss_acc", "loss_flops"}, {"loss_roi", "loss_con", "loss_seq"}),
+])
+def test_each_variant_has_only_its_own_losses(variant, absent, present, synth_dataset,
+                                              teacher_files, tmp_path):
+    config, weights = teacher_files
+    cfg = load_config(os.path.join(REPO, "configs/synth", variant), tiny_opts(
+        synth_dataset, tmp_path, "MODEL.DLD.TEACHER.CONFIG", config,
+        "MODEL.DLD.TEACHER.WEIGHTS", weights, "MODEL.WEIGHTS", weights, *DRS_OPTS))
+    model = dld_model(cfg, teacher_files)
+    with EventStorage():
+        losses = model(training_batches(cfg, 1)[0])
+    assert present <= set(losses) and not absent & set(losses), sorted(losses)
+    assert {"loss_rec", "loss_mask", "loss_cls"} <= set(losses)
+
+
+@pytest.mark.parametrize("gamma, winner", [(0.0, 0), (10.0, 1)])
+def test_selector_follows_accuracy_without_a_cost_and_the_cost_when_it_dominates(
+        gamma, winner, synth_dataset, teacher_files, tmp_path):
+    """Student = teacher, scales (1.0, 0.5): with gamma 0 only L_acc speaks and it is zero at
+    the teacher's own scale, so the selector moves to 1.0; a large gamma moves it to 0.5."""
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SCALES", "(1.0, 0.5)",
+                  "MODEL.DLD.DRS.FLOPS", "[2, 1]", "MODEL.DLD.DRS.FLOPS_WEIGHT", str(gamma))
+    model = dld_model(cfg, teacher_files)
+    batch = training_batches(cfg, 1)[0]
+    images = model.preprocess_image(batch)
+    gts = [x["instances"] for x in batch]
+    rois = model.roi_heads.recognition_rois([Instances(g.image_size) for g in gts], gts)
+    targets = torch.cat([r.gt_texts for r in rois])[:, :6]
+    teacher_out = model._teacher_outputs(batch, rois, targets)
+    student_probs = model._probs_at_every_scale(images, rois, targets)  # fixed: only h learns
+    model._probs_at_every_scale = lambda *args: student_probs
+    thumbnails = model.selector.thumbnails(images.tensor, images.image_sizes)
+    optimizer = torch.optim.Adam(model.selector.parameters(), lr=0.02)
+    torch.manual_seed(0)
+    for _ in range(40):
+        h = gumbel_softmax_sample(model.selector(thumbnails), tau=1.0)
+        loss = sum(model._drs_losses(h, images, rois, targets, teacher_out).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    p = model.selector(thumbnails).exp().mean(dim=0)
+    assert p[winner] > 0.8, p
+
+
+def test_teacher_reading_another_fpn_level_is_a_clear_error(synth_dataset, teacher_files,
+                                                            tmp_path):
+    """L_roi compares teacher and student RoI features: both must pool the same levels."""
+    config, weights = teacher_files
+    student = build_model(dld_cfg(synth_dataset, teacher_files, tmp_path,
+                                  "MODEL.REC_HEAD.IN_FEATURES", "['p3']"))
+    with pytest.raises(ValueError, match="IN_FEATURES"):
+        student.set_teacher(build_teacher(config, weights, "cpu"), source=config)
+
+
+def test_dynamic_cost_is_the_mean_over_every_image_at_its_chosen_scale(
+        synth_dataset, teacher_files, tmp_path):
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SCALES", "(1.0, 0.5)",
+                  "MODEL.DLD.DRS.FLOPS", "[2, 1]", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "1.0")
+    model = dld_model(cfg, teacher_files).eval()
+    image = torch.randint(0, 255, (3, 160, 224), dtype=torch.uint8)
+    loader = [[{"image": image, "height": 160, "width": 224}] for _ in range(3)]
+    picks = iter([1.0, 0.5, 0.5])  # the selector's choice for each of the three images
+    forced = DLDSpotter.select_scales.__get__(model)  # FIXED_SCALE while the table is measured
+    model.select_scales = lambda images: (forced(images) if model.fixed_scale > 0
+                                          else [next(picks) for _ in range(len(images))])
+    with torch.no_grad():
+        table = measure_scale_flops(model, loader[0])
+        selector = measure_selector_flops(model, loader[0])
+    cost = dynamic_cost(model, loader, num_table_images=1, warmup=0)
+    assert selector > 0 and table[0] > table[1]
+    assert cost["flops_images"] == 3 and cost["speed_images"] == 3
+    expected = selector + (table[0] + 2 * table[1]) / 3
+    assert cost["gflops"] == pytest.approx(expected / 1e9, rel=1e-6)
+
+
+def test_l_seq_keeps_the_top_k_of_a_wider_beam_search(synth_dataset, teacher_files, tmp_path):
+    """§3.4: a top-3 beam search, then K = 1 (two keys, not one)."""
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path)
+    assert (cfg.MODEL.DLD.SKD.BEAM_WIDTH, cfg.MODEL.DLD.SKD.TOP_K) == (3, 1)
+    model = dld_model(cfg, teacher_files)
+    decoder = model.teacher.roi_heads.recognizer.decoder
+    widths = []
+    search = decoder.beam_search
+    decoder.beam_search = lambda enc, width: widths.append(width) or search(enc, width)
+    batch = training_batches(cfg, 1)[0]
+    gts = [x["instances"] for x in batch]
+    rois = model.roi_heads.recognition_rois([Instances(g.image_size) for g in gts], gts)
+    targets = torch.cat([r.gt_texts for r in rois])[:, :6]
+    beams = model._teacher_outputs(batch, rois, targets)["beams"]
+    assert widths == [3] and beams.shape[:2] == (len(targets), 1)
+    with pytest.raises(ValueError, match="TOP_K"):
+        build_model(dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SKD.TOP_K", "4"))
+
+
+def test_table3_baselines_train_their_own_losses(synth_dataset, teacher_files, tmp_path):
+    """Bhunia et al.'s four recognition losses and Qi et al.'s aligned detection-feature loss
+    (student at 0.5: its p2 against the teacher's p3, ...): each is there, finite, and its
+    gradient reaches the student (the adapters included), never the teacher."""
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.FIXED_SCALE", "0.5",
+                  *[f"MODEL.DLD.SKD.{k}_WEIGHT" if i % 2 == 0 else "1.0"
+                    for k in ("LOGITS", "HINT", "ATTENTION", "AFFINITY", "DET_FEATURE")
+                    for i in (0, 1)])
+    model = dld_model(cfg, teacher_files)
+    assert [p for p, _ in model.det_adapters.pairs] == ["p2", "p3", "p4", "p5"]
+    assert [t for _, t in model.det_adapters.pairs] == ["p3", "p4", "p5", "p6"]
+    with EventStorage():
+        losses = model(training_batches(cfg, 1)[0])
+    kd = ["loss_logits", "loss_hint", "loss_attention", "loss_affinity", "loss_det_feature"]
+    assert set(kd) <= set(losses) and all(torch.isfinite(losses[k]) for k in kd)
+    assert all(losses[k] > 0 for k in kd), {k: losses[k].item() for k in kd}
+    sum(losses[k] for k in kd).backward()
+    assert len(grads(model.det_adapters.parameters())) == 8
+    assert all(p.grad is None for p in model.teacher.parameters())
+    with pytest.raises(ValueError, match="FIXED_SCALE 0.5"):
+        build_model(dld_cfg(synth_dataset, teacher_files, tmp_path,
+                            "MODEL.DLD.SKD.DET_FEATURE_WEIGHT", "1.0"))

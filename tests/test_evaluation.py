@@ -9,6 +9,7 @@ import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import Boxes, BoxMode, Instances
 
+from dld_spotter.config import load_config
 from dld_spotter.evaluation import (
     Protocol,
     TextSpottingEvaluator,
@@ -114,12 +115,21 @@ def test_duplicate_predictions_give_one_tp_one_fp():
     assert result.num_pred == 2 and result.num_tp == 1
 
 
-def test_highest_iou_is_matched_first():
-    # Predictions with IoU 0.6 (index 0) and 0.9 (index 1) on one GT: the 0.9 one matches.
+@pytest.mark.parametrize("matching, matched", [("official", 0), ("best", 1)])
+def test_matching_order(matching, matched):
+    # Predictions with IoU 0.6 (index 0) and 0.9 (index 1) on one GT: the official order takes
+    # the first prediction over the threshold, "best" the highest IoU.
     result, _ = score(
-        [(rect(0, 0, 10, 10), "a", 0)], [(rect(0, 0, 6, 10), "a"), (rect(0, 0, 9, 10), "a")]
+        [(rect(0, 0, 10, 10), "a", 0)], [(rect(0, 0, 6, 10), "a"), (rect(0, 0, 9, 10), "a")],
+        Protocol(matching=matching),
     )
-    assert [(m.pred_index, m.iou) for m in result.matches] == [(1, pytest.approx(0.9))]
+    iou = {0: 0.6, 1: 0.9}[matched]
+    assert [(m.pred_index, m.iou) for m in result.matches] == [(matched, pytest.approx(iou))]
+
+
+def test_unknown_matching_order_is_an_error():
+    with pytest.raises(ValueError, match="unknown matching 'iou'"):
+        Protocol(matching="iou")
 
 
 @pytest.mark.parametrize("text, ignore", [("###", 0), ("word", 1)])
@@ -151,14 +161,18 @@ def test_prediction_half_inside_dont_care_region(x1, dropped):
         assert result.dropped == []
 
 
-def test_dont_care_area_counts_the_union_of_regions():
-    # Prediction [0,20]x[0,10] (area 200) over two adjacent don't-care halves of 60 each:
-    # 120 / 200 = 0.6 inside the union, although each region covers only 0.3 of it.
+def test_dont_care_regions_are_tested_one_by_one():
+    # Prediction [0,20]x[0,10] (area 200) over two don't-care regions of 60 of it each (0.3):
+    # 0.6 inside their union, but no single region holds more than half: kept, a false
+    # positive (TP = 0, 1 kept prediction, 0 care GT). Also kept at 0.15 + 0.45 (union 0.6);
+    # dropped at 0.55 inside one region.
     gts = [(rect(-10, 0, 6, 10), "###", 1), (rect(14, 0, 30, 10), "###", 1)]
     result, metrics = score(gts, [(rect(0, 0, 20, 10), "a")])
-    assert result.dropped == [0]
-    assert_prh(metrics, 0.0, 0.0, 0.0)  # nothing left to count: 0/0 -> 0
-    assert metrics["num_pred"] == 0 and metrics["num_gt"] == 0
+    assert result.dropped == [] and (metrics["num_tp"], metrics["num_pred"]) == (0, 1)
+    result, metrics = score(gts, [(rect(3, 0, 23, 10), "a")])  # 3/20 and 9/20 = 0.45
+    assert result.dropped == []
+    result, metrics = score(gts, [(rect(19, 0, 39, 10), "a")])  # 11/20 in the second
+    assert result.dropped == [0] and metrics["num_pred"] == 0
 
 
 def test_curved_polygons_use_polygon_not_box_iou():
@@ -209,17 +223,22 @@ def test_transcription_is_case_insensitive_by_default():
     assert_prh(score([(rect(0, 0, 10, 10), "a", 0)], [(rect(0, 0, 10, 10), "b")])[1], 1, 1, 1)
 
 
-def test_end_to_end_prefers_pairs_with_the_right_text():
+def test_best_matching_prefers_pairs_with_the_right_text():
     # GT "abc" [0,10]^2; prediction 0 = the exact box reading "abd" (IoU 1.0), prediction 1 =
-    # [0,10]x[0,9] reading "abc" (IoU 0.9). End to end, prediction 1 must be matched:
-    # TP = 1, 2 predictions: P = 1/2, R = 1/1, H = 2/3 (pure IoU order would give TP = 0).
+    # [0,10]x[0,9] reading "abc" (IoU 0.9).
     gts = [(rect(0, 0, 10, 10), "abc", 0)]
     preds = [(rect(0, 0, 10, 10), "abd"), (rect(0, 0, 10, 9), "abc")]
-    result, metrics = score(gts, preds, end_to_end=True)
+    # "best": prediction 1 is matched: TP = 1, 2 predictions: P = 1/2, R = 1/1, H = 2/3.
+    best = Protocol(matching="best")
+    result, metrics = score(gts, preds, best, end_to_end=True)
     assert_prh(metrics, 0.5, 1.0, 2 / 3)
     assert [(m.pred_index, m.text_correct) for m in result.matches] == [(1, True)]
     # Detection keeps the highest-IoU pair.
-    assert [m.pred_index for m in score(gts, preds)[0].matches] == [0]
+    assert [m.pred_index for m in score(gts, preds, best)[0].matches] == [0]
+    # Official: the first prediction takes the GT with its wrong text: TP = 0, P = R = H = 0.
+    result, metrics = score(gts, preds, end_to_end=True)
+    assert_prh(metrics, 0.0, 0.0, 0.0)
+    assert [(m.pred_index, m.text_correct) for m in result.matches] == [(0, False)]
 
 
 def test_accumulate_sums_counts_over_images():
@@ -451,3 +470,10 @@ def test_evaluator_names_the_file_of_a_bad_annotation(dataset_name):
             evaluator.evaluate()
     finally:
         del GT_IMAGES[3]
+
+
+@pytest.mark.parametrize("matching", ["official", "best"])
+def test_config_chooses_the_matching_order(dataset_name, matching):
+    cfg = load_config(opts=["TEST.TEXT.MATCHING", matching])
+    evaluator = TextSpottingEvaluator.from_config(cfg, dataset_name)
+    assert evaluator.settings()["protocol"]["matching"] == matching

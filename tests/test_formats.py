@@ -1,6 +1,7 @@
 """Readers of the benchmarks' native ground truth, the converter CLI, lexicons and the built-in
 registration of the benchmarks (fixtures in tests/fixtures/, one folder per format)."""
 import json
+import logging
 import os
 import shutil
 
@@ -334,3 +335,26 @@ def test_the_conversion_command_fills_the_registered_set(tmp_path, fresh_catalog
     main(command.split()[3:] + ["--no-progress"])
     dicts = catalog.get("totaltext_test")
     assert [len(d["annotations"]) for d in dicts] == [3, 3]
+
+
+def test_legible_only_drops_images_without_a_legible_word_and_counts_them(tmp_path, caplog):
+    """The paper's filtered MLT17: an image whose words are all of another script (or
+    ``###``) is dropped, and the count is reported."""
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    (gt / "gt_img_1.txt").write_text("10,10,50,10,50,30,10,30,Latin,HELLO\n", encoding="utf-8")
+    (gt / "gt_img_2.txt").write_text("60,10,90,10,90,30,60,30,Arabic,abc\n"
+                                     "5,40,40,40,40,60,5,60,Latin,###\n", encoding="utf-8")
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("img_1.jpg", "img_2.jpg"):
+        shutil.copy(fixture("mlt17", "images", "img_1.jpg"), images / name)
+    out = tmp_path / "train.json"
+    with caplog.at_level(logging.INFO, logger="dld_spotter.data.convert"):
+        data = convert("mlt17", str(images), str(gt), str(out), progress=False,
+                       legible_only=True)
+    assert [d["file_name"] for d in data["images"]] == ["img_1.jpg"]
+    assert data["info"] == {"filter": "legible_only", "kept_images": 1, "dropped_images": 1}
+    assert "kept 1 of 2 images" in caplog.text
+    everything = convert("mlt17", str(images), str(gt), str(out), progress=False)
+    assert len(everything["images"]) == 2 and "info" not in everything

@@ -5,11 +5,13 @@ import uuid
 from collections import Counter
 
 import pytest
+from detectron2.data import DatasetCatalog
 
 from dld_spotter.config import load_config
 from dld_spotter.data import MixedTrainingSampler, build_mixed_train_loader, register_text_dataset
 from dld_spotter.data import mixed as mixed_module
 from dld_spotter.data.convert import convert
+from dld_spotter.data.mapper import TextDatasetMapper
 from dld_spotter.engine import trainer as trainer_module
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
@@ -107,9 +109,45 @@ def test_ratios_must_match_the_train_sets(two_sets):
 def test_trainer_uses_the_mixed_loader_only_with_ratios(two_sets, monkeypatch):
     calls = []
     monkeypatch.setattr(trainer_module, "build_mixed_train_loader",
-                        lambda cfg, mapper: calls.append("mixed"))
+                        lambda cfg, mapper, **kwargs: calls.append("mixed"))
     monkeypatch.setattr(trainer_module, "build_detection_train_loader",
-                        lambda cfg, mapper: calls.append("concat"))
+                        lambda cfg, mapper, **kwargs: calls.append("concat"))
     trainer_module.TextSpotterTrainer.build_train_loader(_cfg(two_sets, (1.0, 1.0)))
     trainer_module.TextSpotterTrainer.build_train_loader(_cfg(two_sets, ()))
     assert calls == ["mixed", "concat"]
+
+
+def test_each_set_of_a_mix_trains_and_tests_at_its_own_base_size(two_sets):
+    """§4.1: one model, each benchmark at its S. IC15 fixture images are 72x128 and 48x64,
+    Total-Text's 200x300 and 90x120: every mapped image's shorter side must be its set's
+    S x [0.5, 1.0] in training and exactly S in testing."""
+    opts = ["DATASETS.TRAIN_BASE_SIZES", "(64, 256)", "INPUT.TEXT_AUG.SCALE_RANGE", "(0.5, 1.0)",
+            "INPUT.TEXT_AUG.CROP_PROB", "0.0", "INPUT.TEXT_AUG.ROTATE_PROB", "0.0",
+            "INPUT.MIN_SIZE_TRAIN", "(100,)", "INPUT.MAX_SIZE_TRAIN", "1000"]
+    cfg = _cfg(two_sets, (1.0, 1.0))
+    cfg.merge_from_list(opts)
+    mapper = TextDatasetMapper(cfg, is_train=True)
+    batches = list(itertools.islice(iter(build_mixed_train_loader(cfg, mapper)), 4))
+    for d in (d for b in batches for d in b):
+        s = 64 if "ic15" in d["file_name"] else 256
+        assert d["base_size"] == s
+        assert 0.5 * s - 1 <= min(d["image"].shape[1:]) <= s + 1, (d["file_name"], s)
+    cfg.merge_from_list(["DATASETS.TEST", str(tuple(two_sets)),
+                         "DATASETS.TEST_BASE_SIZES", "(64, 256)", "INPUT.MIN_SIZE_TEST", "100",
+                         "INPUT.MAX_SIZE_TEST", "1000"])
+    for name, s in zip(two_sets, (64, 256)):
+        loader = trainer_module.TextSpotterTrainer.build_test_loader(cfg, name)
+        assert {min(x["image"].shape[1:]) for b in loader for x in b} == {s}
+    with pytest.raises(KeyError, match="base_size 99"):
+        mapper({**DatasetCatalog.get(two_sets[0])[0], "base_size": 99})
+
+
+def test_base_sizes_need_one_per_set_and_the_mixed_loader(two_sets):
+    cfg = _cfg(two_sets, (1.0, 1.0))
+    cfg.merge_from_list(["DATASETS.TRAIN_BASE_SIZES", "(64,)"])
+    with pytest.raises(ValueError, match="one size per DATASETS.TRAIN entry"):
+        TextDatasetMapper(cfg, is_train=True)
+    cfg = _cfg(two_sets, ())
+    cfg.merge_from_list(["DATASETS.TRAIN_BASE_SIZES", "(64, 256)"])
+    with pytest.raises(ValueError, match="needs DATASETS.TRAIN_RATIOS"):
+        TextDatasetMapper(cfg, is_train=True)

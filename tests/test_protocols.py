@@ -3,10 +3,12 @@ import json
 import logging
 import os
 import random
+import re
 import string
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from test_evaluation import assert_prh, rect, score
@@ -17,6 +19,7 @@ from dld_spotter.evaluation import (
     TextSpottingEvaluator,
     correct_text,
     edit_distance,
+    evaluate_image,
     evaluate_records,
     format_results_table,
     get_preset,
@@ -24,6 +27,7 @@ from dld_spotter.evaluation import (
     preset_for_dataset,
 )
 from dld_spotter.evaluation.__main__ import main
+from dld_spotter.evaluation.protocol import dictionary_form, is_dictionary_word, unquote
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,16 +41,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         ("EXIT!", "exit", True),  # one special character dropped at the end
         ("(EXIT", "Exit", True),  # ... at the start
         ("(EXIT)", "EXIT", True),  # ... one at each end
-        ("\"EXIT\"", "EXIT\"", True),  # ... or only one of the two
+        ("[EXIT]", "EXIT]", True),  # ... or only one of the two
         ("EXIT!", "EXIT!", True),  # kept
         ("EXIT!!", "EXIT", False),  # only one character per end
         ("EXIT", "EXIT!", False),  # only the ground truth loses characters
         ("EX!T", "EXT", False),  # only at the ends
         ("EXIT#", "EXIT", False),  # '#' is not in the RRC list
-        ("!", "", False),  # a word is never read as nothing
+        ("!", "", True),  # as the official script: "!" without its special character is ""
     ],
 )
 def test_special_character_rule(gt, pred, correct):
+    """End to end only; word spotting is in test_word_spotting_compares_with_the_rewritten_gt."""
     assert Protocol().transcription_matches(pred, gt) is correct
     # End to end on one box: a correct reading is P = R = H = 1, a wrong one 0.
     _, metrics = score([(rect(0, 0, 10, 10), gt, 0)], [(rect(0, 0, 10, 10), pred)],
@@ -59,14 +64,22 @@ def test_special_character_rule(gt, pred, correct):
 
 
 @pytest.mark.parametrize(
-    "text, is_word",
+    "text, form, is_word",
     [
-        ("abc", True), ("ab", False), ("(ab)", False), ("(abc)", True), ("co-op", True),
-        ("Café", True), ("abc1", False), ("a.b", False), ("1990", False), ("abc!", True),
+        ("abc", "abc", True), ("ab", "ab", False), ("(ab)", "ab", False),
+        ("(abc)", "abc", True), ("co-op", "co-op", True), ("-co-op-", "co-op", True),
+        ("Café", "Café", True), ("Straße", "Straße", True), ("Ωμέγα", "Ωμέγα", True),
+        ("abc1", "abc1", False), ("a.b", "a b", False), ("1990", "1990", False),
+        ("abc!", "abc", True), ("sale!!", "sale", True), ("\"(sale)\"", "sale", True),
+        ("cafe's", "cafe", True), ("CAFE'S", "CAFE", True), ("O'Neil's", "O Neil", False),
+        ("cafe's.", "cafe s", False), ("'s", "", False),
+        ("мир", "мир", False),  # Cyrillic is outside the allowed ranges
+        ("a×b", "a×b", False), ("a÷b", "a÷b", False),  # inside À-ƿ, but not letters
     ],
 )
-def test_dictionary_word_rule(text, is_word):
-    assert Protocol().is_dictionary_word(text) is is_word
+def test_dictionary_word_rule(text, form, is_word):
+    assert dictionary_form(text) == form
+    assert is_dictionary_word(text) is is_word
     assert Protocol(word_spotting=True).is_dont_care(text, False) is not is_word
     assert not Protocol().is_dont_care(text, False)
 
@@ -86,7 +99,273 @@ def test_word_spotting_makes_non_words_dont_care_and_drops_their_predictions():
     assert result.dropped == [1, 2] and result.dont_care == [1, 2]
 
 
+# --- the official RRC rules (ICDAR 2015 end to end, task 4.4), worked out by hand -----------
+# Each case gives (TP, cared detections, cared ground truths) end to end, then word spotting.
+
+CARE_WORD = (rect(100, 0, 110, 10), "HOTEL", 0)  # a care word read correctly in every case
+CARE_READING = (rect(100, 0, 110, 10), "hotel")
+
+
+def official_counts(gts, preds, word_spotting, **settings):
+    """(TP, cared detections, cared GT) end to end, or in word spotting, of one image."""
+    protocol = Protocol(word_spotting=word_spotting, **settings)
+    result, _ = score(gts, preds, protocol, end_to_end=True)
+    return result.num_tp, result.num_pred, result.num_gt_care
+
+
+@pytest.mark.parametrize(
+    "gt, pred, e2e, ws",
+    [
+        ("sale!", "sale!", (1, 1, 1), (0, 1, 1)),  # word spotting compares with "sale"
+        ("sale!", "sale", (1, 1, 1), (1, 1, 1)),
+        ("(EXIT)", "EXIT)", (1, 1, 1), (0, 1, 1)),
+        ("EXIT!!", "EXIT", (0, 1, 1), (1, 1, 1)),  # end to end drops one character per end
+        ("EXIT!!", "EXIT!", (1, 1, 1), (0, 1, 1)),
+        ("cafe's", "cafe", (0, 1, 1), (1, 1, 1)),  # 's goes in word spotting only
+        ("cafe's", "CAFE'S", (1, 1, 1), (0, 1, 1)),
+    ],
+)
+def test_word_spotting_compares_with_the_rewritten_gt(gt, pred, e2e, ws):
+    gts, preds = [(rect(0, 0, 10, 10), gt, 0)], [(rect(0, 0, 10, 10), pred)]
+    assert official_counts(gts, preds, word_spotting=False) == e2e
+    assert official_counts(gts, preds, word_spotting=True) == ws
+
+
+def test_official_matching_judges_the_text_after_the_geometry():
+    # GT "abc" [0,10]^2 and "xyz" [20,30]x[0,10]; predictions in file order: "abd" on abc
+    # (IoU 0.6), "ABC" on abc (IoU 0.9), "xyz" on xyz (IoU 1).
+    gts = [(rect(0, 0, 10, 10), "abc", 0), (rect(20, 0, 30, 10), "xyz", 0)]
+    preds = [(rect(0, 0, 6, 10), "abd"), (rect(0, 0, 9, 10), "ABC"), (rect(20, 0, 30, 10), "xyz")]
+    # Official: abc takes the first prediction over the IoU threshold, "abd" (wrong), and the
+    # exact "ABC" is a false positive: TP = 1 (xyz), 3 cared detections, 2 cared GT.
+    for word_spotting in (False, True):
+        assert official_counts(gts, preds, word_spotting) == (1, 3, 2)
+        # "best": correct readings first: TP = 2.
+        assert official_counts(gts, preds, word_spotting, matching="best") == (2, 3, 2)
+    # Detection: both orders find 2.
+    for matching in ("official", "best"):
+        assert score(gts, preds, Protocol(matching=matching))[0].num_tp == 2
+
+
+def test_dont_care_regions_drop_a_detection_one_by_one():
+    # Detection [0,16]x[0,10] (area 160) with 60 (37.5 %) inside each of two don't-care
+    # regions, [-10,6] and [10,26] (x), 75 % inside their union: kept, a false positive.
+    gts = [(rect(-10, 0, 6, 10), "###", 1), (rect(10, 0, 26, 10), "###", 1), CARE_WORD]
+    preds = [(rect(0, 0, 16, 10), "x"), CARE_READING]
+    for word_spotting in (False, True):
+        assert official_counts(gts, preds, word_spotting) == (1, 2, 1)
+
+
+@pytest.mark.parametrize(
+    "gt, pred, e2e, ws",
+    [
+        ("cafe's", "cafe", (0, 1, 1), (1, 1, 1)),  # cared about, as "cafe"
+        ("sale!!", "sale", (0, 1, 1), (1, 1, 1)),  # cared about, as "sale"
+        ("мир", "мир", (1, 1, 1), (0, 0, 0)),  # don't care: the detection on it is dropped
+        ("2024", "2025", (0, 1, 1), (0, 0, 0)),  # digits: don't care, a wrong reading dropped
+    ],
+)
+def test_dictionary_rule_in_word_spotting(gt, pred, e2e, ws):
+    gts, preds = [(rect(0, 0, 10, 10), gt, 0)], [(rect(0, 0, 10, 10), pred)]
+    assert official_counts(gts, preds, word_spotting=False) == e2e
+    assert official_counts(gts, preds, word_spotting=True) == ws
+
+
+@pytest.mark.parametrize(
+    "gt, pred, e2e, ws",
+    [
+        ('"SALE!"', "sale", (1, 1, 1), (1, 1, 1)),  # read as SALE!
+        ("SALE", '"sale"', (1, 1, 1), (1, 1, 1)),  # the detection's quotes go too
+        ('"###"', "x", (0, 0, 0), (0, 0, 0)),  # a quoted ### is don't care
+        ("sale", '""sale""', (0, 1, 1), (0, 1, 1)),  # one pair only: "sale" is wrong
+    ],
+)
+def test_one_pair_of_surrounding_quotes_is_stripped(gt, pred, e2e, ws):
+    gts, preds = [(rect(0, 0, 10, 10), gt, 0)], [(rect(0, 0, 10, 10), pred)]
+    assert official_counts(gts, preds, word_spotting=False) == e2e
+    assert official_counts(gts, preds, word_spotting=True) == ws
+    assert unquote('"a"b"') == 'a"b' and unquote('"') == '"' and unquote('""') == ""
+
+
+# --- randomised comparison with a reference of the official rules ---------------------------
+# Written from the rules as the RRC describes them, on integer rectangles (areas by hand), in
+# the official script's shape: loops over ground truths and detections in file order.
+
+REF_SPECIALS = "!?.:,*\"()·[]/'"
+REF_LETTER_RANGES = [("a", "z"), ("A", "Z"), ("À", "ƿ"), ("Ǆ", "ɿ"), ("Ά", "Ͽ"), ("-", "-")]
+
+
+def ref_parse(text):
+    quoted = re.fullmatch(r'"(.*)"', text, flags=re.DOTALL)
+    return quoted.group(1) if quoted else text
+
+
+def ref_rewrite(word):
+    if word[-2:] in ("'s", "'S"):
+        word = word[:-2]
+    word = word.strip("-")
+    for c in REF_SPECIALS:
+        word = word.replace(c, " ")
+    return word.strip()
+
+
+def ref_in_dictionary(word):
+    word = ref_rewrite(word)
+    if " " in word or len(word) < 3:
+        return False
+    return all(c not in "×÷" and any(lo <= c <= hi for lo, hi in REF_LETTER_RANGES)
+               for c in word)
+
+
+def ref_e2e_match(gt, det):
+    gt, det = gt.upper(), det.upper()
+    first, last = gt[:1] in list(REF_SPECIALS), gt[-1:] in list(REF_SPECIALS)
+    return (gt == det or (first and gt[1:] == det) or (last and gt[:-1] == det)
+            or (first and last and gt[1:-1] == det))
+
+
+def ref_area(box):
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def ref_intersection(a, b):
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(w, 0) * max(h, 0)
+
+
+def ref_image(gts, dets, mode):
+    """(matched with a correct text or, in detection mode, matched; cared detections; cared
+    GT) of one image; gts and dets are [(box x1 y1 x2 y2, text)], mode "det", "e2e" or "ws"."""
+    gt_texts, gt_dont_care = [], []
+    for _, text in gts:
+        text = ref_parse(text)
+        dont_care = text == "###"
+        if mode == "ws":
+            if ref_in_dictionary(text):
+                text = ref_rewrite(text)
+            else:
+                dont_care = True
+        gt_texts.append(text)
+        gt_dont_care.append(dont_care)
+    det_dont_care = []
+    for box, _ in dets:
+        det_dont_care.append(any(
+            ref_intersection(gts[g][0], box) / ref_area(box) > 0.5
+            for g in range(len(gts)) if gt_dont_care[g]
+        ))
+    gt_taken, det_taken, hits = [False] * len(gts), [False] * len(dets), 0
+    for g, (gt_box, _) in enumerate(gts):
+        for d, (det_box, det_text) in enumerate(dets):
+            if gt_taken[g] or det_taken[d] or gt_dont_care[g] or det_dont_care[d]:
+                continue
+            inter = ref_intersection(gt_box, det_box)
+            if inter / (ref_area(gt_box) + ref_area(det_box) - inter) > 0.5:
+                gt_taken[g] = det_taken[d] = True
+                det_text = ref_parse(det_text)
+                if mode == "det":
+                    hits += 1
+                elif mode == "ws":
+                    hits += gt_texts[g].upper() == det_text.upper()
+                else:
+                    hits += ref_e2e_match(gt_texts[g], det_text)
+    return hits, det_dont_care.count(False), gt_dont_care.count(False)
+
+
+GT_WORDS = ["SALE", "sale!", "(EXIT)", "EXIT!!", "cafe's", "CAFE'S", "мир", "ab", "2024", "###",
+            '"SALE"', '"###"', "co-op", "-co-op-", "O'Neil's", "a.b", "Ωμέγα", "Straße", "a×b",
+            "!", "x!", "Hotel"]
+
+
+def random_reading(rng, word):
+    """A detection's text: the word itself or a near miss of it."""
+    variants = [word, word.lower(), word.upper(), word[1:], word[:-1], word[1:-1],
+                ref_rewrite(word), f'"{word}"', word + "!", rng.choice(GT_WORDS)]
+    return rng.choice(variants)
+
+
+def random_box(rng, near=None):
+    if near is None:
+        x, y = rng.randint(0, 50), rng.randint(0, 20)
+        return (x, y, x + rng.randint(6, 20), y + rng.randint(5, 10))
+    x1, y1, x2, y2 = (v + rng.randint(-2, 2) for v in near)
+    return (x1, y1, max(x2, x1 + 1), max(y2, y1 + 1))
+
+
+def random_image(rng):
+    gts = [(random_box(rng), rng.choice(GT_WORDS)) for _ in range(rng.randint(0, 5))]
+    dets = []
+    for _ in range(rng.randint(0, 6)):
+        if gts and rng.random() < 0.8:
+            box, word = rng.choice(gts)
+            dets.append((random_box(rng, box), random_reading(rng, word)))
+        else:
+            dets.append((random_box(rng), rng.choice(GT_WORDS)))
+    return gts, dets
+
+
+def test_random_images_agree_with_a_reference_of_the_official_rules():
+    rng = random.Random(2015)
+    images = [random_image(rng) for _ in range(300)]
+    dataset_dicts = [
+        {"image_id": i, "file_name": f"img_{i}.jpg",
+         "annotations": [{"segmentation": [rect(*box)], "text": t, "ignore": 0} for box, t in gts]}
+        for i, (gts, _) in enumerate(images)
+    ]
+    records = [record(i, rect(*box), text) for i, (_, dets) in enumerate(images)
+               for box, text in dets]
+    results = evaluate_records(dataset_dicts, records, preset=get_preset("ic15").with_modes(
+        ("none",)))
+    tasks = {"det": results["detection"], "e2e": results["end_to_end"]["none"],
+             "ws": results["word_spotting"]["none"]}
+    differs_from_best = 0
+    for mode, ours in tasks.items():
+        kind = {"det": None, "e2e": False, "ws": True}[mode]
+        totals = np.zeros(3, dtype=int)
+        for gts, dets in images:
+            expected = ref_image(gts, dets, mode)
+            gt_args = ([rect(*b) for b, _ in gts], [t for _, t in gts], [0] * len(gts))
+            pred_args = ([rect(*b) for b, _ in dets], [t for _, t in dets])
+            for matching in ("official", "best"):
+                protocol = Protocol(word_spotting=bool(kind), matching=matching)
+                result = evaluate_image(*gt_args, *pred_args, protocol=protocol,
+                                        end_to_end=kind is not None)
+                counts = (result.num_tp, result.num_pred, result.num_gt_care)
+                if matching == "official":
+                    assert counts == expected, (mode, gts, dets)
+                else:
+                    differs_from_best += counts != expected
+            totals += expected
+        tp, num_det, num_gt = (int(v) for v in totals)
+        precision, recall = tp / num_det, tp / num_gt
+        hmean = 2 * precision * recall / (precision + recall)
+        assert (ours["num_tp"], ours["num_pred"], ours["num_gt"]) == (tp, num_det, num_gt)
+        for name, value in (("precision", precision), ("recall", recall), ("hmean", hmean)):
+            assert round(ours[name], 4) == round(value, 4), (mode, name)
+    # The data exercise the rules: the two matching orders and both modes differ somewhere.
+    assert differs_from_best > 0
+    assert tasks["e2e"]["num_tp"] != tasks["ws"]["num_tp"]
+    assert tasks["e2e"]["num_gt"] > tasks["ws"]["num_gt"] > 0
+
+
 # --- lexicons ------------------------------------------------------------------------------
+
+
+def reference_distance(a, b):
+    """Levenshtein distance by the textbook dynamic programme, row by row."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        diagonal, row[0] = row[0], i
+        for j, cb in enumerate(b, start=1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (ca != cb))
+    return row[-1]
+
+
+def reference_nearest(words, query):
+    """The first word (lexicon order) at the smallest case-folded distance, and the distance."""
+    distances = [reference_distance(query.casefold(), w.casefold()) for w in words]
+    best = min(range(len(words)), key=lambda k: (distances[k], k))
+    return words[best], distances[best]
 
 
 def test_edit_distance():
@@ -94,6 +373,11 @@ def test_edit_distance():
     assert edit_distance("", "abc") == 3 and edit_distance("abc", "") == 3
     assert edit_distance("flaw", "lawn") == 2
     assert edit_distance("same", "same") == 0
+    assert edit_distance("Same", "same") == 1  # case-sensitive
+    rng = random.Random(3)
+    for _ in range(200):
+        a, b = ("".join(rng.choices("abc", k=rng.randint(0, 7))) for _ in range(2))
+        assert edit_distance(a, b) == reference_distance(a, b)
 
 
 def test_lexicon_nearest_agrees_with_brute_force():
@@ -102,12 +386,26 @@ def test_lexicon_nearest_agrees_with_brute_force():
     lexicon = Lexicon(words)
     for _ in range(40):
         query = "".join(rng.choices("abcdeAB", k=rng.randint(0, 9)))
-        word, distance = lexicon.nearest(query)
-        # The first word (lexicon order) at the smallest distance.
-        best = min(lexicon.words, key=lambda w: edit_distance(query.casefold(), w.casefold()))
-        assert (word, distance) == (best, edit_distance(query.casefold(), best.casefold()))
+        best = reference_nearest(lexicon.words, query)
+        assert lexicon.nearest(query) == best
+        # With a cut-off: the same word when it is that close, else None.
+        for cut_off in (0, 1, 2):
+            assert lexicon.nearest(query, cut_off) == (best if best[1] <= cut_off else None)
     assert Lexicon([]).nearest("abc") is None
     assert Lexicon(["Hotel", "HOTEL", ""]).words == ["Hotel"]  # case-folded duplicates
+
+
+def test_lexicon_correction_agrees_with_brute_force():
+    # correct_text: the nearest word when d / max(len(text), len(word)) <= the cut-off.
+    rng = random.Random(4)
+    words = ["".join(rng.choices("abcd", k=rng.randint(1, 9))) for _ in range(200)]
+    lexicon = Lexicon(words)
+    for _ in range(60):
+        text = "".join(rng.choices("abcdx", k=rng.randint(0, 10)))
+        word, distance = reference_nearest(lexicon.words, text)
+        for cut_off in (0.0, 0.2, 1 / 3, 0.5, 0.75, 0.9, 1.0):
+            close = distance <= cut_off * max(len(text), len(word))
+            assert correct_text(text, lexicon, cut_off) == (word if close else text)
 
 
 def test_lexicon_correction_cut_off():
@@ -371,15 +669,17 @@ def test_cli(tmp_path, capsys):
     assert "e2e_weak_hmean" not in metrics and "weak" in summary["skipped_lexicon_modes"]
     assert summary["num_unknown_predictions"] == 1 and summary["num_invalid_predictions"] == 1
     assert summary["preset"] == "ic15" and summary["protocol"]["iou_threshold"] == 0.5
+    assert summary["protocol"]["matching"] == "official"
     per_image = json.loads((out_dir / "text_per_image.json").read_text())
     assert per_image[0]["details"]["end_to_end"]["strong"]["matches"][0]["pred_text"] == "HOTEL"
     assert per_image[1]["details"]["detection"]["dropped"] == [0]
 
     # One lexicon mode, IoU 0.1.
     assert main(["--gt", gt, "--pred", pred, "--protocol", "ic15", "--lexicon", "strong",
-                 "--iou", "0.1"]) == 0
+                 "--iou", "0.1", "--matching", "best"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["lexicon_modes"] == ["strong"] and summary["protocol"]["iou_threshold"] == 0.1
+    assert summary["protocol"]["matching"] == "best"
     assert "e2e_hmean" not in summary["metrics"] and "ws_strong_hmean" in summary["metrics"]
 
     assert main(["--gt", str(tmp_path / "missing.json"), "--pred", pred]) == 2

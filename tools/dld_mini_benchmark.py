@@ -171,9 +171,9 @@ def distances(a: argparse.Namespace, out: str, teacher_weights: str,
         with open(cache) as f:
             return json.load(f)
     import torch
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.data import DatasetCatalog
 
+    from dld_spotter.checkpoint import load_strict
     from dld_spotter.config import load_config
     from dld_spotter.engine import TextSpotterTrainer
     from dld_spotter.evaluation.feature_distance import feature_distances
@@ -181,7 +181,7 @@ def distances(a: argparse.Namespace, out: str, teacher_weights: str,
     def build(config: str, weights: str, opts: list[str]):
         cfg = load_config(config, [*opts, *a.opts, "MODEL.WEIGHTS", weights])
         model = TextSpotterTrainer.build_model(cfg)
-        DetectionCheckpointer(model).load(weights)
+        load_strict(model, weights, f"the weights of {config}")
         return cfg, model.eval()
 
     log("Table A2: high/low-resolution feature distances")

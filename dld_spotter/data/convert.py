@@ -1,7 +1,7 @@
 """Convert a benchmark's native ground truth to the project's COCO-style JSON.
 
     python -m dld_spotter.data.convert {ic13,ic15,totaltext,synthtext,mlt17} \\
-        --images DIR --gt DIR_OR_FILE --out FILE.json [--lexicons DIR]
+        --images DIR --gt DIR_OR_FILE --out FILE.json [--lexicons DIR] [--legible-only]
 
 ``--images`` is the folder that ``file_name`` is relative to (the data set's ``image_root``);
 ``--gt`` the folder of per-image ground-truth files (or one file; SynthText: ``gt.mat``);
@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from tqdm import tqdm
 
@@ -73,13 +73,28 @@ def to_text_json(images: Iterable[ImageGT], images_dir: str,
 
 
 def convert(fmt: str, images_dir: str, gt_path: str, out_file: str,
-            lexicon_dir: Optional[str] = None, progress: bool = True) -> Dict[str, Any]:
-    """Read ``fmt`` ground truth, write ``out_file`` (JSON) and return its content."""
+            lexicon_dir: Optional[str] = None, progress: bool = True,
+            legible_only: bool = False) -> Dict[str, Any]:
+    """Read ``fmt`` ground truth, write ``out_file`` (JSON) and return its content.
+
+    ``legible_only``: keep only the images with at least one legible word (not don't-care;
+    for MLT17, a legible word of a kept script: the paper's filtered MLT17 of §4.1); the
+    count of dropped images is logged and stored in the JSON's ``"info"``.
+    """
     if fmt not in READERS:
         raise ValueError(f"Unknown format {fmt!r}; one of {', '.join(READERS)}")
     images = tqdm(READERS[fmt](images_dir, gt_path), desc=f"{fmt}", unit=" images",
                   disable=not progress)
+    dropped: List[str] = []
+    if legible_only:
+        images = _legible(images, dropped)
     data = to_text_json(images, images_dir, lexicon_dir)
+    if legible_only:
+        data["info"] = {"filter": "legible_only", "kept_images": len(data["images"]),
+                        "dropped_images": len(dropped)}
+        logger.info(f"Legible-only filter: kept {len(data['images'])} of "
+                    f"{len(data['images']) + len(dropped)} images ({len(dropped)} without a "
+                    "legible word dropped)")
     os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
     tmp_file = out_file + ".tmp"
     with open(tmp_file, "w", encoding="utf-8") as f:
@@ -91,6 +106,15 @@ def convert(fmt: str, images_dir: str, gt_path: str, out_file: str,
     return data
 
 
+def _legible(images: Iterable[ImageGT], dropped: List[str]) -> Iterator[ImageGT]:
+    """The images with at least one legible word; the others' names go to ``dropped``."""
+    for gt in images:
+        if any(not w.ignore for w in gt.words):
+            yield gt
+        else:
+            dropped.append(gt.file_name)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m dld_spotter.data.convert", description=__doc__.split("\n\n")[0])
@@ -100,12 +124,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help="folder of ground-truth files, one file, or SynthText's gt.mat")
     parser.add_argument("--out", required=True, help="the JSON file to write")
     parser.add_argument("--lexicons", help="folder of per-image strong lexicons (voc_*.txt)")
+    parser.add_argument("--legible-only", action="store_true",
+                        help="drop images without a legible word (MLT17: of a kept script)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         convert(args.format, args.images, args.gt, args.out, args.lexicons,
-                progress=not args.no_progress)
+                progress=not args.no_progress, legible_only=args.legible_only)
     except (FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
 

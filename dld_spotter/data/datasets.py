@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from functools import partial
 from typing import Any, Dict, List, Tuple
@@ -60,23 +61,40 @@ def _check_keys(json_file: str, record: Any, keys: tuple, where: str) -> None:
         raise _format_error(json_file, f"{where} has no key {missing[0]!r}")
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _polygons(json_file: str, ann: dict) -> List[List[float]]:
     """The annotation's polygons as flat coordinate lists (a flat list is one polygon)."""
     seg = ann["segmentation"]
-    if isinstance(seg, list) and seg and all(isinstance(v, (int, float)) for v in seg):
+    where = f"annotation {ann['id']} (image {ann['image_id']})"
+    if isinstance(seg, list) and seg and all(_is_number(v) for v in seg):
         seg = [seg]
     if not isinstance(seg, list) or not all(
-        isinstance(p, list) and all(isinstance(v, (int, float)) for v in p) for p in seg
+        isinstance(p, list) and all(_is_number(v) for v in p) for p in seg
     ):
         raise _format_error(
-            json_file, f"annotation {ann['id']}: 'segmentation' must be a list of polygons "
-            "[[x1, y1, x2, y2, ...]]"
+            json_file, f"{where}: 'segmentation' must be a list of polygons [[x1, y1, x2, y2, ...]]"
         )
     if any(len(p) % 2 for p in seg):
-        raise _format_error(
-            json_file, f"annotation {ann['id']}: a polygon has an odd number of coordinates"
-        )
+        raise _format_error(json_file, f"{where}: a polygon has an odd number of coordinates")
+    if not all(math.isfinite(v) for p in seg for v in p):
+        raise _format_error(json_file, f"{where}: a polygon has a coordinate that is NaN or "
+                            "infinite")
     return [[float(v) for v in p] for p in seg]
+
+
+def _pixels(json_file: str, index: int, img: dict, key: str) -> int:
+    """``img[key]`` (its height or width) as a positive integer."""
+    try:
+        value = int(img[key])
+    except (TypeError, ValueError, OverflowError):  # None, "abc", NaN, infinity
+        value = 0
+    if value < 1:
+        raise _format_error(json_file, f"images[{index}] (id {img['id']}): {key} {img[key]!r} "
+                            "is not a positive number of pixels")
+    return value
 
 
 def _warn_skipped(json_file: str, ids: List[Any], reason: str) -> None:
@@ -93,12 +111,15 @@ def load_text_json(json_file: str, image_root: str) -> List[Dict[str, Any]]:
 
     Boxes are the bounding boxes of the polygons. Don't-care instances (``ignore`` = 1, or text
     "###") are kept with text "###"; an empty transcription makes an instance don't-care.
-    Annotations whose polygons all have < 3 points, or that reference an unknown image, are
-    skipped with a warning.
+    Polygons of < 3 points are dropped; annotations left with none, or that reference an
+    unknown image, are skipped with a warning.
 
     Raises:
         FileNotFoundError: ``json_file`` or an image file does not exist.
-        ValueError: ``json_file`` is not in the format of ``datasets/README.md``.
+        ValueError: ``json_file`` is not in the format of ``datasets/README.md``, e.g. a
+            segmentation that is no list of polygons, has an odd number of coordinates or a NaN
+            or infinite one, or an image whose height or width is not a positive integer; the
+            message names the file, the image and the annotation id.
     """
     if not os.path.isfile(json_file):
         raise FileNotFoundError(f"Text data set file {json_file} does not exist")
@@ -116,8 +137,8 @@ def load_text_json(json_file: str, image_root: str) -> List[Dict[str, Any]]:
             raise _format_error(json_file, f"images[{i}] repeats the image id {img['id']}")
         dicts[img["id"]] = {
             "file_name": os.path.join(image_root, img["file_name"]),
-            "height": int(img["height"]),
-            "width": int(img["width"]),
+            "height": _pixels(json_file, i, img, "height"),
+            "width": _pixels(json_file, i, img, "width"),
             "image_id": img["id"],
             "annotations": [],
         }

@@ -5,7 +5,7 @@ import copy
 import logging
 import time
 from collections import Counter
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -39,6 +39,19 @@ def read_image_or_explain(file_name: str, image_format: str) -> np.ndarray:
             "truncated or corrupt. Regenerate or re-download the data set, or remove the image "
             "from the annotation file."
         ) from None
+
+
+def base_sizes(cfg: CfgNode, split: str) -> Tuple[int, ...]:
+    """``DATASETS.{split}_BASE_SIZES``: one base resolution S per ``DATASETS.{split}`` entry,
+    or ``()`` (every set at ``INPUT.MIN_SIZE_{split}``)."""
+    names, sizes = cfg.DATASETS[split], tuple(cfg.DATASETS[f"{split}_BASE_SIZES"])
+    if sizes and len(sizes) != len(names):
+        raise ValueError(f"DATASETS.{split}_BASE_SIZES {list(sizes)} must give one size per "
+                         f"DATASETS.{split} entry {list(names)} (or be empty)")
+    if sizes and split == "TRAIN" and not cfg.DATASETS.TRAIN_RATIOS:
+        raise ValueError("DATASETS.TRAIN_BASE_SIZES needs DATASETS.TRAIN_RATIOS (the mixed "
+                         "loader tags each image with its set's size)")
+    return sizes
 
 
 def _polygons(dataset_dict: dict, index: int, anno: dict) -> List[np.ndarray]:
@@ -80,11 +93,15 @@ class TextDatasetMapper:
         image_format: str,
         charset: Optional[Charset] = None,
         log_period: float = 60.0,
+        augmentations_by_base_size: Optional[Dict[int, List[T.Augmentation]]] = None,
     ):
         if is_train and charset is None:
             raise ValueError("TextDatasetMapper: a charset is required in training")
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
+        self.augmentations_by_base_size = {
+            size: T.AugmentationList(augs)
+            for size, augs in (augmentations_by_base_size or {}).items()}
         self.image_format = image_format
         self.charset = charset
         self.log_period = log_period
@@ -95,13 +112,25 @@ class TextDatasetMapper:
         logger.info(f"[TextDatasetMapper] augmentations used in {mode}: {augmentations}")
 
     @classmethod
-    def from_config(cls, cfg: CfgNode, is_train: bool = True) -> Dict:
-        build_augs = build_text_train_augmentation if is_train else build_text_test_augmentation
+    def from_config(cls, cfg: CfgNode, is_train: bool = True, dataset_name: str = "") -> Dict:
+        """Test mode: ``dataset_name`` picks its ``DATASETS.TEST_BASE_SIZES`` entry, if any.
+        Training: one augmentation list per ``DATASETS.TRAIN_BASE_SIZES`` entry, used for the
+        dicts whose ``"base_size"`` names it (the mixed loader sets it)."""
+        if is_train:
+            return {
+                "is_train": True,
+                "augmentations": build_text_train_augmentation(cfg),
+                "augmentations_by_base_size": {
+                    s: build_text_train_augmentation(cfg, s)
+                    for s in base_sizes(cfg, "TRAIN")},
+                "image_format": cfg.INPUT.FORMAT,
+                "charset": build_charset(cfg),
+            }
+        sizes = dict(zip(cfg.DATASETS.TEST, base_sizes(cfg, "TEST")))
         return {
-            "is_train": is_train,
-            "augmentations": build_augs(cfg),
+            "is_train": False,
+            "augmentations": build_text_test_augmentation(cfg, sizes.get(dataset_name, 0)),
             "image_format": cfg.INPUT.FORMAT,
-            "charset": build_charset(cfg) if is_train else None,
         }
 
     def __call__(self, dataset_dict: dict) -> dict:
@@ -121,7 +150,7 @@ class TextDatasetMapper:
         annos = [a for a in dataset_dict.pop("annotations", []) if not a.get("iscrowd", 0)]
         polys = [_polygons(dataset_dict, i, a) for i, a in enumerate(annos)]
         aug_input = T.AugInput(image, boxes=self._poly_boxes(polys))
-        transforms = self.augmentations(aug_input)
+        transforms = self._train_augmentations(dataset_dict)(aug_input)
         image = aug_input.image
         dataset_dict["image"] = self._to_tensor(image)
 
@@ -145,6 +174,18 @@ class TextDatasetMapper:
         )
         dataset_dict["instances"] = instances
         return dataset_dict
+
+    def _train_augmentations(self, dataset_dict: dict) -> T.AugmentationList:
+        """The augmentations of the dict's ``"base_size"`` (the mixed loader's), else the
+        config's."""
+        if "base_size" not in dataset_dict:
+            return self.augmentations
+        size = dataset_dict["base_size"]
+        if size not in self.augmentations_by_base_size:
+            raise KeyError(f"{dataset_dict.get('file_name', '?')}: base_size {size} is not "
+                           f"one of DATASETS.TRAIN_BASE_SIZES "
+                           f"{sorted(self.augmentations_by_base_size)}")
+        return self.augmentations_by_base_size[size]
 
     def _encode(self, annos: List[dict]) -> torch.Tensor:
         """(N, max_len + 1) targets; don't-care rows all -1; unknown characters reported."""

@@ -15,6 +15,8 @@ from detectron2.data import build_detection_train_loader, get_detection_dataset_
 from detectron2.utils import comm
 from torch.utils.data import Sampler
 
+from .mapper import base_sizes
+
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1024  # data set choices drawn at once
@@ -61,18 +63,25 @@ class MixedTrainingSampler(Sampler):
                 yield self._offsets[k] + orders[k].pop()
 
 
-def build_mixed_train_loader(cfg, mapper):
-    """detectron2's train loader over ``DATASETS.TRAIN`` mixed in ``DATASETS.TRAIN_RATIOS``."""
+def build_mixed_train_loader(cfg, mapper, datasets: Optional[List[List[dict]]] = None):
+    """detectron2's train loader over ``DATASETS.TRAIN`` mixed in ``DATASETS.TRAIN_RATIOS``;
+    ``datasets``: the dicts of each set if already loaded."""
     names, ratios = list(cfg.DATASETS.TRAIN), list(cfg.DATASETS.TRAIN_RATIOS)
     if len(names) != len(ratios):
         raise ValueError(f"DATASETS.TRAIN_RATIOS {ratios} must give one ratio per "
                          f"DATASETS.TRAIN entry {names} (or be empty to concatenate them)")
     filter_empty = cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
-    per_set = [get_detection_dataset_dicts(name, filter_empty=filter_empty) for name in names]
+    per_set = datasets or [get_detection_dataset_dicts(name, filter_empty=filter_empty)
+                           for name in names]
+    sizes = base_sizes(cfg, "TRAIN")
+    for dicts, size in zip(per_set, sizes):
+        for d in dicts:
+            d["base_size"] = size
     total = sum(ratios)
-    for name, dicts, ratio in zip(names, per_set, ratios):
+    for i, (name, dicts, ratio) in enumerate(zip(names, per_set, ratios)):
+        at = f" at S-{sizes[i]}" if sizes else ""
         logger.info(f"Training mix: {name} ({len(dicts)} images) drawn {ratio / total:.1%} "
-                    "of the time")
+                    f"of the time{at}")
     sampler = MixedTrainingSampler([len(d) for d in per_set], ratios,
                                    seed=cfg.SEED if cfg.SEED >= 0 else None)
     return build_detection_train_loader(

@@ -8,7 +8,10 @@ the synthetic counterpart of pre-training a recognizer on word images.
 Both are deterministic per seed, process rank and loader worker: scene ``i`` of worker ``w``
 of rank ``r`` is drawn from ``np.random.default_rng([seed, tag, r, w, i])``, a seed sequence
 that no file split of :mod:`dld_spotter.data.synth` uses (those are ``[seed, split, i]``), so
-a stream never contains the validation images.
+a stream never contains the validation images. A training resumed from iteration ``N > 0``
+sets ``start_iter = N`` and every seed sequence ends in ``N`` (``[seed, tag, r, w, i, N]``):
+it continues with fresh data instead of replaying the data of iteration 0 onwards, and a run
+from iteration 0 keeps the seeds it always had.
 """
 from __future__ import annotations
 
@@ -52,9 +55,20 @@ def _worker_id() -> int:
     return info.id
 
 
-def _check_tag(tag: str) -> None:
-    if tag not in STREAM_TAGS:
-        raise ValueError(f"stream tag must be one of {sorted(STREAM_TAGS)}, got {tag!r}")
+class _SeededStream(torch.utils.data.IterableDataset):
+    """An endless stream of ``seed`` and ``tag`` (``STREAM_TAGS``), resumable from
+    ``start_iter``."""
+
+    def __init__(self, seed: int, tag: str):
+        if tag not in STREAM_TAGS:
+            raise ValueError(f"stream tag must be one of {sorted(STREAM_TAGS)}, got {tag!r}")
+        self.seed, self.tag = seed, tag
+        self.start_iter = 0  # the iteration a resumed training starts from
+
+    def _key(self, *parts: int) -> List[int]:
+        """The seed sequence ``[seed, tag, *parts]``, then ``start_iter`` if it is not 0."""
+        key = [self.seed, STREAM_TAGS[self.tag], *parts]
+        return key + [self.start_iter] if self.start_iter else key
 
 
 def text_heights(polygons: Sequence[np.ndarray]) -> np.ndarray:
@@ -69,23 +83,24 @@ def text_heights(polygons: Sequence[np.ndarray]) -> np.ndarray:
     return out
 
 
-class SynthSceneStream(torch.utils.data.IterableDataset):
+class SynthSceneStream(_SeededStream):
     """Endless fresh synthetic scenes as detectron2 dataset dicts, the image in memory
     (``"image"``: (H, W, 3) uint8 in ``image_format``) next to the usual ``annotations``."""
 
     def __init__(self, seed: int, tag: str = "train", image_format: str = "BGR",
                  synth_cfg: Optional[SynthConfig] = None, fonts: Optional[Sequence[str]] = None):
-        _check_tag(tag)
+        super().__init__(seed, tag)
         if image_format not in ("BGR", "RGB"):
             raise ValueError(f"the synthetic stream makes BGR or RGB images, not {image_format!r}")
-        self.seed, self.tag, self.image_format = seed, tag, image_format
+        self.image_format = image_format
         self.synth_cfg = synth_cfg or SynthConfig()
         self.fonts = tuple(fonts or find_fonts())
 
     def scene(self, rank: int, worker: int, index: int) -> dict:
-        """Scene ``index`` of ``worker`` of process ``rank``."""
-        rng = np.random.default_rng([self.seed, STREAM_TAGS[self.tag], rank, worker, index])
-        name = f"<{STREAM_DATASET} seed {self.seed} {self.tag} {rank}/{worker}/{index}>"
+        """Scene ``index`` of ``worker`` of process ``rank`` (after ``start_iter``)."""
+        rng = np.random.default_rng(self._key(rank, worker, index))
+        resumed = f" from iteration {self.start_iter}" if self.start_iter else ""
+        name = f"<{STREAM_DATASET} seed {self.seed} {self.tag} {rank}/{worker}/{index}{resumed}>"
         try:
             image, instances = generate_image(rng, self.fonts, self.synth_cfg)
         except Exception as e:  # name the scene, so that it can be regenerated alone
@@ -165,9 +180,18 @@ class WordCropStream(torch.utils.data.IterableDataset):
         self.size, self.min_height = tuple(size), min_height
         self.shuffle_scenes = shuffle_scenes
 
+    @property
+    def start_iter(self) -> int:
+        """The scenes' ``start_iter``."""
+        return self.scenes.start_iter
+
+    @start_iter.setter
+    def start_iter(self, value: int) -> None:
+        self.scenes.start_iter = value
+
     def __iter__(self) -> Iterator[dict]:
         worker = _worker_id()
-        seed = [self.scenes.seed, STREAM_TAGS[self.scenes.tag], comm.get_rank(), worker]
+        seed = self.scenes._key(comm.get_rank(), worker)
         # The augmentations draw from the global generators: seed them per rank and worker.
         global_seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
         np.random.seed(global_seed)
@@ -205,7 +229,7 @@ def render_word_crop(rng: np.random.Generator, fonts: Sequence[str], size: Tuple
     return np.clip(alpha * fg + (1 - alpha) * bg + 0.5, 0, 255).astype(np.uint8), word
 
 
-class RenderedCropStream(torch.utils.data.IterableDataset):
+class RenderedCropStream(_SeededStream):
     """Endless upright word crops (:func:`render_word_crop`, the synthetic set's fonts, words
     and colours on plain backgrounds) as model inputs whose one instance is the whole crop:
     the easiest reading task, where a from-scratch attention decoder first learns to align.
@@ -214,14 +238,14 @@ class RenderedCropStream(torch.utils.data.IterableDataset):
     def __init__(self, seed: int, tag: str, charset: Charset, size: Tuple[int, int],
                  image_format: str = "BGR", random_string_prob: float = 0.5,
                  fonts: Optional[Sequence[str]] = None):
-        _check_tag(tag)
-        self.seed, self.tag, self.charset, self.size = seed, tag, charset, tuple(size)
+        super().__init__(seed, tag)
+        self.charset, self.size = charset, tuple(size)
         self.image_format, self.random_string_prob = image_format, random_string_prob
         self.fonts = tuple(fonts or find_fonts())
 
     def __iter__(self) -> Iterator[dict]:
         worker = _worker_id()
-        rng = np.random.default_rng([self.seed, STREAM_TAGS[self.tag], comm.get_rank(), worker])
+        rng = np.random.default_rng(self._key(comm.get_rank(), worker))
         h, w = self.size
         box = torch.tensor([[0.0, 0.0, w, h]])
         rect = np.array([0, 0, w, 0, w, h, 0, h], dtype=np.float64)

@@ -194,28 +194,40 @@ class ColorJitter(T.Augmentation):
         return ColorJitterTransform(b, c, s, _GRAY_WEIGHTS[self.image_format])
 
 
-def build_text_train_augmentation(cfg: CfgNode) -> List[T.Augmentation]:
-    """The training augmentations of §4.1, from ``cfg.INPUT.TEXT_AUG``.
+def build_text_train_augmentation(cfg: CfgNode, base_size: int = 0) -> List[T.Augmentation]:
+    """The training augmentations of §4.1, from ``cfg.INPUT.TEXT_AUG``, around the base
+    resolution ``base_size`` (0: ``INPUT.MIN_SIZE_TRAIN``; the cap ``MAX_SIZE_TRAIN`` scales
+    with it).
 
     Order: crop, rotation (on the full-resolution image), scale, colour — so the final
     shorter side follows ``SCALE_RANGE`` whatever the rotation added to the canvas.
     """
     aug = cfg.INPUT.TEXT_AUG
+    base, max_size = _base_and_cap(base_size, cfg.INPUT.MIN_SIZE_TRAIN[-1],
+                                   cfg.INPUT.MAX_SIZE_TRAIN)
     return [
         InstanceAwareCrop(aug.CROP_PROB, aug.CROP_MIN_RATIO),
         T.RandomApply(
             T.RandomRotation([-aug.ROTATE_ANGLE, aug.ROTATE_ANGLE], expand=True),
             prob=aug.ROTATE_PROB,
         ),
-        RandomShortestEdgeScale(
-            cfg.INPUT.MIN_SIZE_TRAIN[-1], aug.SCALE_RANGE, cfg.INPUT.MAX_SIZE_TRAIN
-        ),
+        RandomShortestEdgeScale(base, aug.SCALE_RANGE, max_size),
         ColorJitter(
             aug.BRIGHTNESS, aug.CONTRAST, aug.SATURATION, aug.COLOR_PROB, cfg.INPUT.FORMAT
         ),
     ]
 
 
-def build_text_test_augmentation(cfg: CfgNode) -> List[T.Augmentation]:
-    """Resize only: shorter side ``MIN_SIZE_TEST``, longer side at most ``MAX_SIZE_TEST``."""
-    return [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice")]
+def build_text_test_augmentation(cfg: CfgNode, base_size: int = 0) -> List[T.Augmentation]:
+    """Resize only: shorter side ``base_size`` (0: ``MIN_SIZE_TEST``), longer side at most
+    ``MAX_SIZE_TEST`` scaled with it."""
+    base, max_size = _base_and_cap(base_size, cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
+    return [T.ResizeShortestEdge(base, max_size, "choice")]
+
+
+def _base_and_cap(base_size: int, default: int, max_size: int) -> Tuple[int, int]:
+    """``(base, cap)``: ``base_size`` (or ``default``) and ``max_size`` scaled by the same
+    factor, so that the config's aspect-ratio cap holds at every base resolution."""
+    if base_size <= 0:
+        return default, max_size
+    return base_size, int(round(max_size * base_size / default))

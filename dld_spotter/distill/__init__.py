@@ -1,6 +1,20 @@
 """Sequential Knowledge Distillation and the selector's losses (§3.3–3.4), and the teacher."""
-from .losses import acc_loss, beam_targets, con_loss, flops_loss, roi_loss, seq_loss, step_kl
+from .losses import (
+    KL_DIRECTIONS,
+    SEQ_LOSS_NORMS,
+    acc_loss,
+    affinity_loss,
+    aligned_feature_loss,
+    beam_targets,
+    con_loss,
+    flops_loss,
+    roi_loss,
+    seq_loss,
+    step_kl,
+    step_mse,
+)
 from .teacher import build_teacher
 
-__all__ = ["acc_loss", "beam_targets", "build_teacher", "con_loss", "flops_loss", "roi_loss",
-           "seq_loss", "step_kl"]
+__all__ = ["KL_DIRECTIONS", "SEQ_LOSS_NORMS", "acc_loss", "affinity_loss",
+           "aligned_feature_loss", "beam_targets", "build_teacher", "con_loss", "flops_loss",
+           "roi_loss", "seq_loss", "step_kl", "step_mse"]

@@ -1,14 +1,29 @@
-"""The losses of DLD as pure functions (Eq. 2–4 and 7–9 of the paper).
+"""The losses of DLD as pure functions (Eq. 2–4 and 7–9 of the paper), and those of the
+distillation baselines of its Table 3 (Bhunia et al.'s recognition KD, Qi et al.'s
+detection-feature KD).
 
 Shapes: ``N`` RoIs, ``T`` decoding steps, ``K`` classes, ``k`` candidate scales,
 ``B`` images; targets use ``IGNORE`` (-1) for steps that are not scored.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 
 from ..charset import EOS, IGNORE
+
+KL_DIRECTIONS = ("mixture_teacher", "teacher_mixture")
+SEQ_LOSS_NORMS = ("sequence", "character")
+EPS = 1e-8
+
+
+def check_option(key: str, value: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``, else a ``ValueError`` naming the config ``key``."""
+    if value not in choices:
+        raise ValueError(f"{key} must be one of {tuple(choices)}, got {value!r}")
+    return value
 
 
 def roi_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -31,22 +46,26 @@ def _mse_or_zero(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(student, teacher)
 
 
-def seq_loss(logits: torch.Tensor, sequences: torch.Tensor) -> torch.Tensor:
+def seq_loss(logits: torch.Tensor, sequences: torch.Tensor, per: str = "sequence") -> torch.Tensor:
     """Eq. 9: ``-log sum_k p(y_k | F_con_s)`` for the teacher's top-K sequences.
 
     Args:
         logits: ``(N, K_beam, T, K)`` student logits, teacher-forced on ``sequences``.
         sequences: ``(N, K_beam, T)`` the teacher's beams, best first, IGNORE after EOS.
-
-    Returns the sum over RoIs divided by the number of scored steps of the best beams, so
-    that with one beam it is exactly the per-character cross-entropy on the teacher's output.
+        per: ``"sequence"`` (the paper): the mean over RoIs of the per-sequence negative
+            log-probability; ``"character"``: the sum over RoIs divided by the scored steps
+            of the best beams (with one beam, the per-character cross-entropy).
     """
+    check_option("MODEL.DLD.SKD.SEQ_LOSS_PER", per, SEQ_LOSS_NORMS)
     valid = sequences != IGNORE
     if not bool(valid[:, 0].any()):
         return logits.sum() * 0.0
     step_lp = logits.log_softmax(dim=-1).gather(-1, sequences.clamp(min=0)[..., None])[..., 0]
     seq_lp = (step_lp * valid).sum(dim=-1)  # (N, K_beam)
-    return -torch.logsumexp(seq_lp, dim=1).sum() / valid[:, 0].sum()
+    nll = -torch.logsumexp(seq_lp, dim=1)  # (N,)
+    if per == "sequence":
+        return nll[valid[:, 0].any(dim=-1)].mean()
+    return nll.sum() / valid[:, 0].sum()
 
 
 def beam_targets(ids: torch.Tensor) -> torch.Tensor:
@@ -60,30 +79,78 @@ def beam_targets(ids: torch.Tensor) -> torch.Tensor:
 
 def step_kl(student_log_probs: torch.Tensor, teacher_probs: torch.Tensor,
             targets: torch.Tensor) -> torch.Tensor:
-    """Per-step ``KL(teacher || student)`` ``(N, T, K)``, averaged over scored steps
-    (``targets`` ``(N, T)`` not IGNORE)."""
-    valid = targets != IGNORE
+    """Per-step ``KL(teacher || student)`` of ``(N, T, K)`` distributions (the student's as
+    log-probabilities), averaged over scored steps (``targets`` ``(N, T)`` not IGNORE): the
+    logits distillation of Table 3."""
     kl = F.kl_div(student_log_probs, teacher_probs, reduction="none").sum(dim=-1)
+    return _scored_mean(kl, targets)
+
+
+def step_mse(student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor
+             ) -> torch.Tensor:
+    """Mean squared difference of per-step decoder quantities ``(N, T, D)`` at scored steps:
+    Bhunia et al.'s character-localised hint (the glimpses, ``D = E``: the attended encoder
+    features of each character) and attention distillation (the attention maps, ``D = L``)."""
+    return _scored_mean(((student - teacher) ** 2).mean(dim=-1), targets)
+
+
+def affinity_loss(student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor
+                  ) -> torch.Tensor:
+    """Bhunia et al.'s affinity distillation: mean squared difference of the ``(N, T, T)``
+    cosine similarities between the glimpses ``(N, T, E)`` of each pair of scored steps of a
+    word (the relations between its characters)."""
+    valid = targets != IGNORE
+    pairs = valid[:, :, None] & valid[:, None, :]
+    if not bool(pairs.any()):
+        return student.sum() * 0.0
+    s, t = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
+    diff = (s @ s.transpose(1, 2) - t @ t.transpose(1, 2)) ** 2
+    return diff[pairs].mean()
+
+
+def aligned_feature_loss(student: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor]
+                         ) -> torch.Tensor:
+    """Qi et al.'s multi-scale aligned distillation, for a student at half the teacher's
+    resolution: mean squared difference of each student level ``(B, C, H, W)`` and the
+    teacher level of the same size (the next one: the student's p2 against the teacher's
+    p3, ...), over their common extent, averaged over the pairs."""
+    losses = []
+    for s, t in zip(student, teacher):
+        h, w = min(s.shape[2], t.shape[2]), min(s.shape[3], t.shape[3])
+        losses.append(F.mse_loss(s[..., :h, :w], t[..., :h, :w]))
+    return torch.stack(losses).mean()
+
+
+def _scored_mean(per_step: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean of ``(N, T)`` values over the steps whose target is not IGNORE (0 if none)."""
+    valid = targets != IGNORE
     if not bool(valid.any()):
-        return kl.sum() * 0.0
-    return kl[valid].mean()
+        return per_step.sum() * 0.0
+    return per_step[valid].mean()
 
 
 def acc_loss(h: torch.Tensor, student_probs: torch.Tensor, teacher_probs: torch.Tensor,
-             targets: torch.Tensor) -> torch.Tensor:
-    """Eq. 2: KL between the teacher's per-step distributions and the ``h``-weighted mixture
-    of the students'.
+             targets: torch.Tensor, direction: str = "mixture_teacher") -> torch.Tensor:
+    """Eq. 2: ``KL(sum_i h_i y_si, y)`` between the ``h``-weighted mixture of the students'
+    per-step distributions and the teacher's, averaged over scored steps.
 
     Args:
         h: ``(N, k)`` the scale decision of each RoI's image.
         student_probs: ``(k, N, T, K)`` student distributions at every candidate scale.
         teacher_probs: ``(N, T, K)``.
         targets: ``(N, T)`` the (shared) teacher-forcing targets; IGNORE steps do not count.
+        direction: ``"mixture_teacher"`` = KL(mixture || teacher), the paper's order;
+            ``"teacher_mixture"`` = KL(teacher || mixture), the reverse.
     """
+    check_option("MODEL.DLD.DRS.KL_DIRECTION", direction, KL_DIRECTIONS)
     if h.shape[0] == 0:
         return h.sum() * 0.0
     mixture = torch.einsum("nk,kntc->ntc", h, student_probs)
-    return step_kl(mixture.clamp(min=1e-8).log(), teacher_probs, targets)
+    log_mixture = mixture.clamp(min=EPS).log()
+    if direction == "teacher_mixture":
+        return step_kl(log_mixture, teacher_probs, targets)
+    kl = (mixture * (log_mixture - teacher_probs.clamp(min=EPS).log())).sum(dim=-1)
+    return _scored_mean(kl, targets)
 
 
 def flops_loss(h: torch.Tensor, flops: torch.Tensor) -> torch.Tensor:

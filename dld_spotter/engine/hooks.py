@@ -17,8 +17,9 @@ logger = logging.getLogger(__name__)
 
 
 class SaveOnInterruptHook(HookBase):
-    """Saves ``model_interrupted.pth`` when training stops before ``max_iter`` (Ctrl-C, an
-    exception), so that ``--resume`` continues from there instead of losing the work."""
+    """Saves ``model_interrupted.pth`` when training stops before ``max_iter`` (Ctrl-C,
+    SIGTERM, an exception), so that ``--resume`` continues from there instead of losing the
+    work."""
 
     def __init__(self, checkpointer):
         self.checkpointer = checkpointer

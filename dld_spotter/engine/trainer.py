@@ -1,14 +1,20 @@
 """``TextSpotterTrainer``: detectron2's ``DefaultTrainer`` with the text data pipeline,
-the text-spotting evaluator and the paper's AdamW optimizer."""
+the text-spotting evaluator and the paper's AdamW optimizer, strict checkpoints, one run per
+``OUTPUT_DIR`` and SIGTERM handled like Ctrl-C."""
 from __future__ import annotations
 
 import logging
 import os
 import weakref
+from typing import Iterator, Sequence
 
+import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.data import build_detection_test_loader, build_detection_train_loader
+from detectron2.data import (
+    build_detection_test_loader,
+    build_detection_train_loader,
+    get_detection_dataset_dicts,
+)
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
@@ -17,6 +23,7 @@ from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 
 from ..charset import build_charset
+from ..checkpoint import TextCheckpointer
 from ..data.mapper import TextDatasetMapper
 from ..data.mixed import build_mixed_train_loader
 from ..data.stream import (
@@ -26,25 +33,47 @@ from ..data.stream import (
     WordCropStream,
     first_crops,
 )
-from ..data.synth import SynthConfig
+from ..data.synth import SynthConfig, sample_word
 from ..evaluation import TextSpottingEvaluator, model_metrics, report_table
+from ..files import lock_output_dir
 from ..modeling.dld import DLDSpotter
 from ..modeling.pretrainer import RecognitionPretrainer
 from .hooks import SaveOnInterruptHook, build_dld_hooks
+from .signals import sigterm_raises
+
+logger = logging.getLogger(__name__)
+
+
+class StreamLoader:
+    """The data loader of a synthetic stream, with the stream: a resumed training sets the
+    stream's ``start_iter`` before the first batch, when the loader's workers copy it."""
+
+    def __init__(self, stream: torch.utils.data.IterableDataset, loader):
+        self.stream, self.loader = stream, loader
+
+    def __iter__(self) -> Iterator[list]:
+        return iter(self.loader)
 
 
 class TextSpotterTrainer(DefaultTrainer):
     """Trains any meta-architecture of this project from a config.
 
-    Same construction as ``DefaultTrainer``, except that DDP gets ``device_ids`` only for
-    CUDA models: CPU processes (gloo) train too, e.g. ``train_net.py --num-gpus 2`` on a
-    machine without GPUs.
+    Same construction as ``DefaultTrainer``, except that
+
+    - the main process locks ``OUTPUT_DIR`` (:func:`~dld_spotter.files.lock_output_dir`): a
+      second run there is refused;
+    - checkpoints load strictly and save atomically
+      (:class:`~dld_spotter.checkpoint.TextCheckpointer`);
+    - DDP gets ``device_ids`` only for CUDA models: CPU processes (gloo) train too, e.g.
+      ``train_net.py --num-gpus 2`` on a machine without GPUs.
     """
 
     def __init__(self, cfg):
         TrainerBase.__init__(self)
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
+        if comm.is_main_process() and cfg.OUTPUT_DIR:
+            lock_output_dir(cfg.OUTPUT_DIR)
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
@@ -53,16 +82,17 @@ class TextSpotterTrainer(DefaultTrainer):
         trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
         self._trainer = trainer_cls(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR,
-                                                  trainer=weakref.proxy(self))
+        self.checkpointer = TextCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
 
-    def resume_or_load(self, resume: bool = True) -> None:
+    def resume_or_load(self, resume: bool = True, allow_partial: bool = False) -> None:
         """detectron2's, with a clear error when ``MODEL.WEIGHTS`` names no file (instead of
-        an assertion deep in fvcore)."""
+        an assertion deep in fvcore), weights of another architecture refused unless
+        ``allow_partial`` (:class:`~dld_spotter.checkpoint.TextCheckpointer`), and a stream
+        resumed from iteration N continuing with fresh data (its seeds take N)."""
         weights = self.cfg.MODEL.WEIGHTS
         resuming = resume and self.checkpointer.has_checkpoint()
         if weights and not resuming and not PathManager.isfile(weights):
@@ -71,7 +101,15 @@ class TextSpotterTrainer(DefaultTrainer):
                 "starts from: train it first (e.g. configs/synth/pretrain_tiny.yaml for "
                 "configs/synth/teacher_tiny.yaml; scripts/train_teacher.sh runs both), or "
                 "pass MODEL.WEIGHTS \"\" to train from scratch")
+        self.checkpointer.allow_partial = allow_partial
         super().resume_or_load(resume=resume)
+        if isinstance(self.data_loader, StreamLoader):
+            self.data_loader.stream.start_iter = self.start_iter
+
+    def train(self):
+        """detectron2's, with SIGTERM stopping it like Ctrl-C (``model_interrupted.pth``)."""
+        with sigterm_raises():
+            return super().train()
 
     @staticmethod
     def wrap_ddp(model: torch.nn.Module) -> torch.nn.Module:
@@ -87,27 +125,37 @@ class TextSpotterTrainer(DefaultTrainer):
         (``INPUT.WORD_CROPS``)."""
         mapper = TextDatasetMapper(cfg, is_train=True)
         if tuple(cfg.DATASETS.TRAIN) == (STREAM_DATASET,):
-            return build_detection_train_loader(
-                dataset=stream_dataset(cfg, mapper, "train", cfg.INPUT.WORD_CROPS.ENABLED),
+            rng, random_strings = np.random.default_rng(0), SynthConfig().random_string_prob
+            check_readable_words(cfg, f"{STREAM_DATASET} (a sample of its words)",
+                                 [sample_word(rng, random_strings) for _ in range(256)])
+            stream = stream_dataset(cfg, mapper, "train", cfg.INPUT.WORD_CROPS.ENABLED)
+            return StreamLoader(stream, build_detection_train_loader(
+                dataset=stream,
                 mapper=None if cfg.INPUT.WORD_CROPS.ENABLED else mapper,
                 total_batch_size=cfg.SOLVER.IMS_PER_BATCH,
                 aspect_ratio_grouping=not cfg.INPUT.WORD_CROPS.ENABLED,
                 num_workers=cfg.DATALOADER.NUM_WORKERS,
-            )
+            ))
         if STREAM_DATASET in cfg.DATASETS.TRAIN:
             raise ValueError(f"DATASETS.TRAIN: {STREAM_DATASET!r} cannot be mixed with other "
                              f"sets, got {tuple(cfg.DATASETS.TRAIN)}")
         if cfg.INPUT.WORD_CROPS.ENABLED:
             raise ValueError("INPUT.WORD_CROPS needs DATASETS.TRAIN ('synth_stream',)")
+        filter_empty = cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+        per_set = [get_detection_dataset_dicts(name, filter_empty=filter_empty)
+                   for name in cfg.DATASETS.TRAIN]
+        dicts = [d for set_dicts in per_set for d in set_dicts]
+        check_readable_words(cfg, f"DATASETS.TRAIN {tuple(cfg.DATASETS.TRAIN)}",
+                             [a["text"] for d in dicts for a in d["annotations"]
+                              if not a.get("ignore", 0)])
         if cfg.DATASETS.TRAIN_RATIOS:
-            return build_mixed_train_loader(cfg, mapper)
-        return build_detection_train_loader(cfg, mapper=mapper)
+            return build_mixed_train_loader(cfg, mapper, datasets=per_set)
+        return build_detection_train_loader(cfg, mapper=mapper, dataset=dicts)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name: str):
-        return build_detection_test_loader(
-            cfg, dataset_name, mapper=TextDatasetMapper(cfg, is_train=False)
-        )
+        mapper = TextDatasetMapper(cfg, is_train=False, dataset_name=dataset_name)
+        return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name: str, output_folder: str | None = None):
@@ -173,6 +221,26 @@ class TextSpotterTrainer(DefaultTrainer):
         return hooks
 
 
+def check_readable_words(cfg, source: str, texts: Sequence[str]) -> None:
+    """Fail before training if no word of ``texts`` (the training words of ``source``) can be
+    read with the charset of ``MODEL.TEXT``: recognition would learn nothing (``loss_rec`` 0).
+    Otherwise log how many can; the others train detection only."""
+    charset = build_charset(cfg)
+    readable = sum(charset.encode(t) is not None for t in texts)
+    text = cfg.MODEL.TEXT
+    described = (f"MODEL.TEXT.CHARSET_FILE {text.CHARSET_FILE!r}" if text.CHARSET_FILE else
+                 f"MODEL.TEXT.CHARSET {text.CHARSET!r}" + (" (printable ASCII)" if not
+                                                           text.CHARSET else ""))
+    described += f", MAX_LENGTH {text.MAX_LENGTH}, CASE_SENSITIVE {text.CASE_SENSITIVE}"
+    if not readable and cfg.MODEL.REC_HEAD.LOSS_WEIGHT > 0:
+        examples = ", ".join(repr(t) for t in texts[:5]) or "none: every instance is don't-care"
+        raise ValueError(f"{source}: none of its {len(texts)} words can be read with "
+                         f"{described} (e.g. {examples}); recognition would train on nothing. "
+                         "Set MODEL.TEXT.CHARSET or CHARSET_FILE to the data's characters")
+    logger.info(f"{source}: {readable} of {len(texts)} words readable with {described}; the "
+                "others train detection only")
+
+
 def scale_lr_of(groups: list[dict], module: torch.nn.Module, factor: float) -> list[dict]:
     """Optimizer parameter ``groups`` with the parameters of ``module`` split off into
     groups of ``factor`` times the learning rate."""
@@ -226,7 +294,7 @@ def heldout_crop_accuracy(cfg, model: RecognitionPretrainer, batch_size: int = 5
         model.train(was_training)
     correct = sum(model.charset.normalize(t) == r for t, r in pairs)
     result = {"word_accuracy": 100.0 * correct / max(len(pairs), 1), "num_words": len(pairs)}
-    logging.getLogger(__name__).info(
+    logger.info(
         f"Held-out word crops: {result['word_accuracy']:.1f} % of {len(pairs)} read; e.g. "
         + ", ".join(f"{t!r}->{r!r}" for t, r in pairs[:5]))
     return result

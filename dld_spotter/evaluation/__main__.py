@@ -2,12 +2,13 @@
 
     python -m dld_spotter.evaluation --gt GT.json --pred PRED.json --protocol ic15 \\
         [--lexicon strong --lexicon generic] [--weak-lexicon FILE] [--generic-lexicon FILE] \\
-        [--full-lexicon FILE] [--iou 0.5] [--output-dir DIR]
+        [--full-lexicon FILE] [--iou 0.5] [--matching official] [--output-dir DIR]
 
 GT.json is in the project's COCO-style format (``datasets/README.md``); an entry of
 ``images`` may carry ``"lexicon": [words]`` (its strong lexicon). PRED.json is a JSON list of
 prediction records (``dld_spotter/evaluation/README.md``; the demo's JSON output is one).
-Prints one JSON object: the metrics (percent) and the settings they were computed with.
+Prints one JSON object: the metrics (percent) and the settings they were computed with
+(``protocol.matching`` says which matching order the numbers used).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 
 from ..data.lexicons import load_lexicon
 from .presets import LEXICON_MODES, PRESETS, get_preset
-from .protocol import Protocol
+from .protocol import MATCHING_ORDERS, Protocol
 from .text_evaluator import (
     describe_settings,
     evaluate_records,
@@ -100,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
                             help=f"the {mode} lexicon, one word per line")
     parser.add_argument("--iou", type=float, default=0.5,
                         help="matching IoU, strictly above (0.1: the MANGO comparison)")
+    parser.add_argument("--matching", choices=MATCHING_ORDERS, default="official",
+                        help="official: the RRC script's order (ground truths in order, each "
+                        "takes the first unused prediction in file order, then the text is "
+                        "judged); best: correct readings first, then highest IoU")
     parser.add_argument("--rec-score-thresh", type=float, default=0.0,
                         help="drop records with a lower text_score before end to end")
     parser.add_argument("--lexicon-max-distance", type=float, default=1.0,
@@ -126,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     preset = get_preset(args.protocol)
     if args.lexicon:
         preset = preset.with_modes(tuple(dict.fromkeys(args.lexicon)))
-    protocol = Protocol(iou_threshold=args.iou)
+    protocol = Protocol(iou_threshold=args.iou, matching=args.matching)
     results = evaluate_records(
         dataset_dicts, records, None, protocol, args.rec_score_thresh,
         preset=preset, lexicons=lexicons, lexicon_max_distance=args.lexicon_max_distance,

@@ -5,23 +5,26 @@
   multiply-add as one flop, the convention of the FLOPs reported for detectors (and in the
   paper's tables). Operators fvcore cannot count (e.g. ``grid_sample``, NMS) are left out.
 * Speed: wall time of ``model(inputs)`` per image (batch size 1, ``torch.no_grad``, CUDA
-  synchronised), after warm-up images that are not timed; ``fps`` = 1 / the median time.
+  synchronised), after warm-up images that are not timed; ``fps`` = 1 / the median time
+  (:func:`measure_speed`), or 1 / the mean over every image (:func:`time_every_image`, for
+  models whose cost varies per image).
 * Scales: models that pick their input resolution put it in ``outputs[i]["scale"]``; the
   histogram counts the images per scale.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from detectron2.utils.analysis import FlopCountAnalysis
 from torch import nn
 
-__all__ = ["count_flops", "evaluate_cost", "measure_speed", "scale_histogram"]
+__all__ = ["count_flops", "evaluate_cost", "measure_speed", "scale_histogram", "time_every_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,25 +61,45 @@ def measure_speed(model: nn.Module, inputs: Sequence[dict], warmup: int = 2) -> 
         return {}
     if len(inputs) <= warmup:
         warmup = 0
+    with _inference(model) as run:
+        times = [run(inp)[0] for inp in inputs][warmup:]
+    median = statistics.median(times)
+    return {"fps": 1.0 / median, "sec_per_image": median, "speed_images": float(len(times))}
+
+
+def time_every_image(model: nn.Module, data_loader: Iterable[list[dict]],
+                     warmup: Sequence[dict] = ()) -> tuple[list[float], list[dict]]:
+    """Seconds of ``model([x])`` and its output for every input ``x`` of ``data_loader``,
+    after the ``warmup`` inputs, run untimed."""
+    with _inference(model) as run:
+        for inp in warmup:
+            run(inp)
+        timed = [run(inp) for batch in data_loader for inp in batch]
+    return [t for t, _ in timed], [out for _, out in timed]
+
+
+@contextlib.contextmanager
+def _inference(model: nn.Module) -> Iterator[Callable[[dict], tuple[float, dict]]]:
+    """``run(input) -> (seconds, output)``: one image through ``model`` in eval mode without
+    gradients, CUDA synchronised around it; the training mode is restored afterwards."""
     cuda = next(model.parameters()).device.type == "cuda"
-    times = []
+
+    def run(inp: dict) -> tuple[float, dict]:
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = model([inp])[0]
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - start, out
+
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            for k, inp in enumerate(inputs):
-                if cuda:
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                model([inp])
-                if cuda:
-                    torch.cuda.synchronize()
-                if k >= warmup:
-                    times.append(time.perf_counter() - start)
+            yield run
     finally:
         model.train(was_training)
-    median = statistics.median(times)
-    return {"fps": 1.0 / median, "sec_per_image": median, "speed_images": float(len(times))}
 
 
 def scale_histogram(scales: Iterable[float]) -> dict[str, float]:

@@ -1,23 +1,28 @@
 """ICDAR Robust Reading style scoring of one image, and its accumulation over a data set.
 
-Pure functions on polygons and strings (numpy + shapely). The rules are written out in
-``dld_spotter/evaluation/README.md``; in short:
+Pure functions on polygons and strings (numpy + shapely) that follow the official RRC end-to-end
+script (ICDAR 2015 task 4.4) by default. The rules, and where ours differ from it, are written
+out in ``dld_spotter/evaluation/README.md``; in short:
 
+* transcriptions lose one pair of surrounding double quotes (:func:`unquote`), as the RRC
+  parser reads them;
 * a ground truth is *don't-care* when its ``ignore`` flag is set or its text is ``"###"``, and
-  in word-spotting mode also when it is not a dictionary word (:meth:`Protocol.is_dictionary_word`);
-* a prediction is *dropped* (neither true nor false positive) when its IoU with a don't-care
-  ground truth is above ``iou_threshold`` or when more than ``dont_care_area_threshold`` of its
-  area lies inside the union of the don't-care regions;
+  in word-spotting mode also when it is not a dictionary word (:func:`is_dictionary_word`);
+* a prediction is *dropped* (neither true nor false positive) when more than
+  ``dont_care_area_threshold`` of its area lies inside one don't-care region;
 * the remaining predictions are matched one-to-one to the care ground truths with
-  IoU > ``iou_threshold`` (strictly), highest IoU first; in end-to-end mode pairs whose
-  transcriptions agree are matched before any other pair, and only those count as true positives;
-* transcriptions agree when they are equal ignoring case, after dropping at most one of the
-  RRC special characters from the start and one from the end of the ground truth.
+  IoU > ``iou_threshold`` (strictly); ``matching="official"``: ground truths in order, each
+  taking the first unused prediction in input order, and only then is the text judged;
+  ``matching="best"``: pairs with a correct text first, then the highest IoU;
+* in end-to-end mode a reading is correct when it equals the ground truth ignoring case, after
+  dropping at most one of the RRC special characters from its start and one from its end; in
+  word-spotting mode it must equal the ground truth's :func:`dictionary_form`, ignoring case.
 
 A polygon is a flat list ``[x1, y1, x2, y2, ...]`` or an array of shape (K, 2), K >= 3.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -27,38 +32,78 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 __all__ = [
+    "MATCHING_ORDERS",
     "RRC_SPECIAL_CHARACTERS",
     "ImageResult",
     "Match",
     "Protocol",
     "accumulate",
+    "dictionary_form",
     "evaluate_image",
+    "is_dictionary_word",
     "polygon_intersection_over_area",
     "polygon_iou",
     "to_geometry",
+    "unquote",
 ]
 
 PolygonLike = Sequence[float] | np.ndarray
 
 
-# Characters that RRC allows a reading to leave out at either end of a ground-truth word.
+# Characters that RRC allows an end-to-end reading to leave out at either end of a ground-truth
+# word, and that its dictionary rule turns into spaces.
 RRC_SPECIAL_CHARACTERS = "!?.:,*\"()·[]/'"
+
+# "official": the RRC script's greedy order; "best": correct texts first, then highest IoU.
+MATCHING_ORDERS = ("official", "best")
+
+_TO_SPACES = str.maketrans(dict.fromkeys(RRC_SPECIAL_CHARACTERS, " "))
+_MIN_WORD_LENGTH = 3
+# The characters of a dictionary word: a-z, A-Z, À-ƿ (U+00C0-U+01BF) except × and ÷, Ǆ-ɿ
+# (U+01C4-U+027F), Ά-Ͽ (U+0386-U+03FF) and "-".
+_WORD = re.compile("[a-zA-Z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u01bf\u01c4-\u027f\u0386-\u03ff-]+")
+
+
+def unquote(text: str) -> str:
+    """``text`` without one pair of surrounding double quotes (``'"SALE"'`` -> ``'SALE'``),
+    as the RRC parser reads a transcription; any other text unchanged."""
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
+
+
+def dictionary_form(text: str) -> str:
+    """The RRC word-spotting rewrite of a ground-truth transcription: a trailing ``'s`` or
+    ``'S`` dropped, hyphens stripped from both ends, each special character replaced by a
+    space, then surrounding whitespace stripped (``"cafe's"`` -> ``"cafe"``, ``"sale!!"`` ->
+    ``"sale"``)."""
+    if text.endswith(("'s", "'S")):
+        text = text[:-2]
+    return text.strip("-").translate(_TO_SPACES).strip()
+
+
+def is_dictionary_word(text: str) -> bool:
+    """The RRC word-spotting "care" rule: the :func:`dictionary_form` of ``text`` has at least
+    3 characters, no space inside, and only Latin, Greek and ``-`` characters (the ranges
+    a-z, A-Z, À-ƿ without × and ÷, Ǆ-ɿ, Ά-Ͽ; digits and other scripts are not words)."""
+    word = dictionary_form(text)
+    return len(word) >= _MIN_WORD_LENGTH and _WORD.fullmatch(word) is not None
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """Settings of the scoring rules.
+    """Settings of the scoring rules; the defaults are those of the official RRC script.
 
     Attributes:
         iou_threshold: a prediction and a ground truth match when their IoU is strictly above it.
         dont_care_area_threshold: a prediction is dropped when the fraction of its area inside
-            don't-care regions is strictly above it.
-        case_sensitive: compare transcriptions with case (False: ``casefold`` both sides).
+            one don't-care region is strictly above it.
+        case_sensitive: compare transcriptions with case (False: upper-case both sides).
         dont_care_text: a ground-truth transcription that marks a don't-care region.
-        special_characters: one of these may be missing from the start and one from the end of
-            a correct reading of a ground-truth word ("" turns the rule off).
+        special_characters: in end-to-end mode, one of these may be missing from the start and
+            one from the end of a correct reading of a ground-truth word ("" turns it off).
         word_spotting: ground-truth words that are not dictionary words
-            (:meth:`is_dictionary_word`) are don't-care.
+            (:func:`is_dictionary_word`) are don't-care, and a reading must equal the
+            :func:`dictionary_form` of its ground truth.
+        matching: the order of the one-to-one matching, one of :data:`MATCHING_ORDERS`.
     """
 
     iou_threshold: float = 0.5
@@ -67,47 +112,45 @@ class Protocol:
     dont_care_text: str = "###"
     special_characters: str = RRC_SPECIAL_CHARACTERS
     word_spotting: bool = False
+    matching: str = "official"
+
+    def __post_init__(self):
+        if self.matching not in MATCHING_ORDERS:
+            raise ValueError(f"unknown matching {self.matching!r}; choose from {MATCHING_ORDERS}")
 
     def is_dont_care(self, text: str, ignore: bool) -> bool:
         """Whether a ground truth with this transcription and ignore flag is don't-care."""
         if bool(ignore) or text == self.dont_care_text:
             return True
-        return self.word_spotting and not self.is_dictionary_word(text)
-
-    def is_dictionary_word(self, text: str) -> bool:
-        """The RRC word-spotting rule: after dropping one special character from each end,
-        a dictionary word has >= 3 characters, each a letter (``str.isalpha``) or ``-``."""
-        word = self._strip_special(text)
-        return len(word) >= 3 and all(c.isalpha() or c == "-" for c in word)
+        return self.word_spotting and not is_dictionary_word(text)
 
     def normalize_text(self, text: str) -> str:
         """The form of a transcription that is compared."""
-        return text if self.case_sensitive else text.casefold()
+        return text if self.case_sensitive else text.upper()
 
-    def _strip_special(self, text: str) -> str:
-        """``text`` without one special character at its start and one at its end."""
-        if text[:1] and text[0] in self.special_characters:
-            text = text[1:]
-        if text[-1:] and text[-1] in self.special_characters:
-            text = text[:-1]
-        return text
+    def correct_readings(self, gt_text: str) -> set[str]:
+        """The normalised readings that count as correct for a ground-truth transcription.
 
-    def gt_variants(self, gt_text: str) -> set[str]:
-        """The normalised readings that count as correct for a ground-truth transcription: the
-        text itself, and without a special character at its start, at its end, or at both."""
-        variants = {gt_text}
-        specials = self.special_characters
-        if gt_text[:1] and gt_text[0] in specials:
-            variants.add(gt_text[1:])
-        if gt_text[-1:] and gt_text[-1] in specials:
-            variants.add(gt_text[:-1])
-            if len(gt_text) > 1 and gt_text[0] in specials:
-                variants.add(gt_text[1:-1])
-        return {self.normalize_text(v) for v in variants if v}
+        Word spotting: its :func:`dictionary_form` only. End to end: the text itself, and
+        without a special character at its start, at its end, or at both.
+        """
+        if self.word_spotting:
+            return {self.normalize_text(dictionary_form(gt_text))}
+        gt = self.normalize_text(gt_text)
+        head = bool(gt) and gt[0] in self.special_characters
+        tail = bool(gt) and gt[-1] in self.special_characters
+        readings = {gt}
+        if head:
+            readings.add(gt[1:])
+        if tail:
+            readings.add(gt[:-1])
+        if head and tail:
+            readings.add(gt[1:-1])
+        return readings
 
     def transcription_matches(self, pred_text: str, gt_text: str) -> bool:
         """Whether a predicted transcription reads the ground truth correctly."""
-        return self.normalize_text(pred_text) in self.gt_variants(gt_text)
+        return self.normalize_text(pred_text) in self.correct_readings(gt_text)
 
 
 @dataclass(frozen=True)
@@ -214,13 +257,17 @@ def _geometries(polygons: Sequence[PolygonLike], kind: str) -> np.ndarray:
     return out
 
 
-def _iou_matrix(gts: np.ndarray, preds: np.ndarray) -> np.ndarray:
-    """(G, P) IoU matrix of two object arrays of geometries."""
+def _overlaps(gts: np.ndarray, preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(G, P) IoU matrix of two object arrays of geometries, and the (G, P) fraction of each
+    prediction's area inside each ground truth (0 for predictions of zero area)."""
     if len(gts) == 0 or len(preds) == 0:
-        return np.zeros((len(gts), len(preds)))
+        return np.zeros((len(gts), len(preds))), np.zeros((len(gts), len(preds)))
     inter = shapely.area(shapely.intersection(gts[:, None], preds[None, :]))
-    union = shapely.area(gts)[:, None] + shapely.area(preds)[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    pred_area = np.broadcast_to(shapely.area(preds)[None, :], inter.shape)
+    union = shapely.area(gts)[:, None] + pred_area - inter
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    inside = np.divide(inter, pred_area, out=np.zeros_like(inter), where=pred_area > 0)
+    return iou, inside
 
 
 def evaluate_image(
@@ -237,9 +284,11 @@ def evaluate_image(
     """Score the predictions of one image against its ground truth.
 
     Args:
-        gt_polygons, gt_texts, gt_ignore: G ground truths.
-        pred_polygons, pred_texts, pred_scores: P predictions; ``pred_texts`` is needed only in
-            end-to-end mode; ``pred_scores`` (default: all equal) break IoU ties, higher first.
+        gt_polygons, gt_texts, gt_ignore: G ground truths, in file order.
+        pred_polygons, pred_texts, pred_scores: P predictions, in file order (the official
+            matching takes them in this order); ``pred_texts`` is needed only in end-to-end
+            mode; ``pred_scores`` (default: all equal) break IoU ties of ``matching="best"``,
+            higher first.
         protocol: the scoring rules.
         end_to_end: detection (False) or end-to-end (True) scoring.
 
@@ -261,35 +310,33 @@ def evaluate_image(
 
     gts = _geometries(gt_polygons, "ground-truth polygon")
     preds = _geometries(pred_polygons, "predicted polygon")
+    gt_texts = [unquote(t) for t in gt_texts]
     dont_care = np.array(
         [protocol.is_dont_care(t, ig) for t, ig in zip(gt_texts, gt_ignore)], dtype=bool
     ).reshape(num_gt)
-    iou = _iou_matrix(gts, preds)
+    iou, inside = _overlaps(gts, preds)
 
-    # Drop the predictions that match a don't-care region or lie mostly inside them.
-    dropped = np.zeros(num_pred, dtype=bool)
-    if dont_care.any() and num_pred:
-        dropped |= (iou[dont_care] > protocol.iou_threshold).any(axis=0)
-        dont_care_region = shapely.union_all(gts[dont_care])
-        pred_area = shapely.area(preds)
-        inside = shapely.area(shapely.intersection(preds, dont_care_region))
-        fraction = np.divide(inside, pred_area, out=np.zeros(num_pred), where=pred_area > 0)
-        dropped |= fraction > protocol.dont_care_area_threshold
+    # Drop the predictions that lie mostly inside one don't-care region.
+    dropped = (inside[dont_care] > protocol.dont_care_area_threshold).any(axis=0)
 
-    # Greedy one-to-one matching of care ground truths and kept predictions.
+    # Greedy one-to-one matching of care ground truths and kept predictions; np.nonzero lists
+    # the candidate pairs by ground truth, then prediction: the official order.
     gt_idx, pred_idx = np.nonzero(
         (iou > protocol.iou_threshold) & ~dont_care[:, None] & ~dropped[None, :]
     )
     correct = np.array(
         [
-            end_to_end and protocol.transcription_matches(pred_texts[p], gt_texts[g])
+            end_to_end
+            and protocol.transcription_matches(unquote(pred_texts[p]), gt_texts[g])
             for g, p in zip(gt_idx, pred_idx)
         ],
         dtype=bool,
     )
     pair_iou = iou[gt_idx, pred_idx]
-    # np.lexsort sorts by its last key first: correct text, then IoU, then score, descending.
-    order = np.lexsort((-scores[pred_idx], -pair_iou, -correct.astype(int)))
+    order = np.arange(len(gt_idx))
+    if protocol.matching == "best":
+        # np.lexsort sorts by its last key first: correct text, then IoU, then score, descending.
+        order = np.lexsort((-scores[pred_idx], -pair_iou, -correct.astype(int)))
     gt_used, pred_used = np.zeros(num_gt, dtype=bool), np.zeros(num_pred, dtype=bool)
     matches = []
     for k in order:

@@ -248,8 +248,8 @@ def evaluate_records(
             warning and not scored.
         image_ids: the images to score (default: every image of ``dataset_dicts``); an image
             without records counts its ground truths as misses.
-        protocol: the matching rules (default :class:`Protocol`); its ``word_spotting`` is
-            set per task.
+        protocol: the matching rules (default :class:`Protocol`: the official RRC rules);
+            its ``word_spotting`` is set per task. Records are matched in their order.
         rec_score_thresh: records with ``text_score`` below it are left out of end-to-end and
             word-spotting scoring (detection keeps them).
         preset: the protocol preset (or its name) that lists the lexicon modes.
@@ -436,8 +436,8 @@ class TextSpottingEvaluator(DatasetEvaluator):
             output_dir: where to write the JSON files (None: write nothing).
             distributed: gather the predictions of every process on the main one.
             rec_score_thresh: recognition-score threshold applied before end-to-end scoring.
-            protocol: the matching rules (default :class:`Protocol`: IoU > 0.5,
-                case-insensitive, RRC special characters).
+            protocol: the matching rules (default :class:`Protocol`: the official RRC rules,
+                IoU > 0.5, case-insensitive, official matching order).
             preset: ``ic13``, ``ic15``, ``totaltext`` or ``plain``; None: from the data set's
                 metadata ``protocol`` or its name (:func:`.presets.preset_for_dataset`).
             lexicon_modes: evaluate only these modes (default: the preset's).
@@ -475,7 +475,7 @@ class TextSpottingEvaluator(DatasetEvaluator):
             dataset_name,
             output_dir=output_dir,
             rec_score_thresh=text.REC_SCORE_THRESH,
-            protocol=Protocol(iou_threshold=text.IOU_THRESHOLD),
+            protocol=Protocol(iou_threshold=text.IOU_THRESHOLD, matching=text.MATCHING),
             preset=text.PROTOCOL or None,
             lexicon_modes=list(text.LEXICON_MODES) or None,
             lexicon_max_distance=text.LEXICON_MAX_DISTANCE,
@@ -551,7 +551,8 @@ class TextSpottingEvaluator(DatasetEvaluator):
 
         logger.info(
             f"Text spotting on {self._dataset_name} ({len(results['images'])} images, "
-            f"protocol {self._preset.name}, end to end: {self.settings()['e2e_convention']}):\n"
+            f"protocol {self._preset.name}, matching {self._protocol.matching}, "
+            f"end to end: {self.settings()['e2e_convention']}):\n"
             + format_results_table(metrics, self._preset.lexicon_modes)
         )
         output = OrderedDict({"text_spotting": metrics})

@@ -27,17 +27,24 @@ from detectron2.layers import cat
 from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, ImageList, Instances, PolygonMasks
+from detectron2.utils.analysis import FlopCountAnalysis
 from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..distill.losses import (
+    KL_DIRECTIONS,
+    SEQ_LOSS_NORMS,
     acc_loss,
+    affinity_loss,
+    aligned_feature_loss,
     beam_targets,
+    check_option,
     con_loss,
     flops_loss,
     roi_loss,
     seq_loss,
     step_kl,
+    step_mse,
 )
 from .drs import DynamicResolutionSelector, gumbel_softmax_sample
 from .poolers import RectROIPooler
@@ -90,7 +97,14 @@ class DLDSpotter(TextSpotter):
         con_weight: float = 1.0,
         seq_weight: float = 1.0,
         logits_weight: float = 0.0,
+        hint_weight: float = 0.0,
+        attention_weight: float = 0.0,
+        affinity_weight: float = 0.0,
+        det_feature_weight: float = 0.0,
+        kl_direction: str = "mixture_teacher",
+        beam_width: int = 3,
         top_k: int = 1,
+        seq_loss_per: str = "sequence",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -112,8 +126,22 @@ class DLDSpotter(TextSpotter):
         self.skd_weights = {"loss_roi": skd_loss_weight * roi_weight,
                             "loss_con": skd_loss_weight * con_weight,
                             "loss_seq": skd_loss_weight * seq_weight,
-                            "loss_logits": skd_loss_weight * logits_weight}
-        self.top_k = top_k
+                            "loss_logits": skd_loss_weight * logits_weight,
+                            "loss_hint": skd_loss_weight * hint_weight,
+                            "loss_attention": skd_loss_weight * attention_weight,
+                            "loss_affinity": skd_loss_weight * affinity_weight,
+                            "loss_det_feature": skd_loss_weight * det_feature_weight}
+        self.det_adapters = None
+        if self.skd_weights["loss_det_feature"] > 0:
+            self.det_adapters = _aligned_adapters(self.backbone, self.fixed_scale)
+        if not 1 <= top_k <= beam_width:
+            raise ValueError(f"MODEL.DLD.SKD.TOP_K ({top_k}) must be in [1, BEAM_WIDTH "
+                             f"({beam_width})]")
+        self.kl_direction = check_option("MODEL.DLD.DRS.KL_DIRECTION", kl_direction,
+                                         KL_DIRECTIONS)
+        self.seq_loss_per = check_option("MODEL.DLD.SKD.SEQ_LOSS_PER", seq_loss_per,
+                                         SEQ_LOSS_NORMS)
+        self.beam_width, self.top_k = beam_width, top_k
         object.__setattr__(self, "_teacher", None)
 
     @classmethod
@@ -142,7 +170,14 @@ class DLDSpotter(TextSpotter):
             "con_weight": dld.SKD.CON_WEIGHT,
             "seq_weight": dld.SKD.SEQ_WEIGHT,
             "logits_weight": dld.SKD.LOGITS_WEIGHT,
+            "hint_weight": dld.SKD.HINT_WEIGHT,
+            "attention_weight": dld.SKD.ATTENTION_WEIGHT,
+            "affinity_weight": dld.SKD.AFFINITY_WEIGHT,
+            "det_feature_weight": dld.SKD.DET_FEATURE_WEIGHT,
+            "kl_direction": dld.DRS.KL_DIRECTION,
+            "beam_width": dld.SKD.BEAM_WIDTH,
             "top_k": dld.SKD.TOP_K,
+            "seq_loss_per": dld.SKD.SEQ_LOSS_PER,
         }
 
     # --- the teacher, the temperature, the FLOPs table --------------------------------------
@@ -169,6 +204,15 @@ class DLDSpotter(TextSpotter):
                 f"{ours.rec_pooler.output_size}); distillation needs the same MODEL.REC_HEAD "
                 "and MODEL.TEXT in both configs"
             )
+        if list(ours.rec_in_features) != list(theirs.rec_in_features):
+            raise ValueError(
+                f"{source}: the teacher reads recognition RoIs from {theirs.rec_in_features}, "
+                f"the student from {ours.rec_in_features}; L_roi compares features of one "
+                "level: give both configs the same MODEL.REC_HEAD.IN_FEATURES (the paper: p2)")
+        if len(ours.rec_in_features) > 1:
+            logger.warning("MODEL.REC_HEAD.IN_FEATURES %s: teacher (at S) and student (at s S) "
+                           "may pool a word from different levels; the paper reads p2 only",
+                           list(ours.rec_in_features))
         object.__setattr__(self, "_teacher", teacher.eval().requires_grad_(False))
 
     def set_temperature(self, tau: float) -> None:
@@ -284,10 +328,15 @@ class DLDSpotter(TextSpotter):
         recognizer = teacher.roi_heads.recognizer
         out = {"roi": teacher.roi_heads.masked_roi_features(features, rois)}
         out["con"] = recognizer.encode(out["roi"])
-        if self.selector is not None or self.skd_weights["loss_logits"] > 0:
-            out["probs"] = recognizer.decoder(out["con"], targets).softmax(dim=-1)
+        if self.selector is not None or self._decoder_kd:
+            logits, out["attention"], out["glimpses"] = recognizer.decoder.teacher_forced(
+                out["con"], targets)
+            out["probs"] = logits.softmax(dim=-1)
+        if self.det_adapters is not None:
+            out["features"] = features
         if self.skd_weights["loss_seq"] > 0:
-            out["beams"] = beam_targets(recognizer.decoder.beam_search(out["con"], self.top_k)[1])
+            beams = recognizer.decoder.beam_search(out["con"], self.beam_width)[1]
+            out["beams"] = beam_targets(beams[:, : self.top_k])
         return out
 
     def _drs_losses(self, h: torch.Tensor, images: ImageList, rois: List[Instances],
@@ -304,7 +353,8 @@ class DLDSpotter(TextSpotter):
             student_probs = self._probs_at_every_scale(images, rois, targets)
             counts = torch.tensor([len(r) for r in rois], device=h.device)
             h_roi = h.repeat_interleave(counts, dim=0)
-            loss_acc = acc_loss(h_roi, student_probs, teacher_out["probs"], targets)
+            loss_acc = acc_loss(h_roi, student_probs, teacher_out["probs"], targets,
+                                self.kl_direction)
         return {"loss_acc": loss_acc * self.drs_loss_weight,
                 "loss_flops": flops_loss(h, self.scale_flops) * self.flops_weight
                 * self.drs_loss_weight}
@@ -346,11 +396,53 @@ class DLDSpotter(TextSpotter):
             beams = teacher_out["beams"]
             n, b, t = beams.shape
             logits = recognizer.decoder(con.repeat_interleave(b, dim=0), beams.view(n * b, t))
-            losses["loss_seq"] = seq_loss(logits.view(n, b, t, -1), beams)
-        if "loss_logits" in weights:
-            log_q = recognizer.decoder(con, targets).log_softmax(dim=-1)
-            losses["loss_logits"] = step_kl(log_q, teacher_out["probs"], targets)
+            losses["loss_seq"] = seq_loss(logits.view(n, b, t, -1), beams, self.seq_loss_per)
+        if self._decoder_kd:
+            logits, attention, glimpses = recognizer.decoder.teacher_forced(con, targets)
+            kd = {"loss_logits": lambda: step_kl(logits.log_softmax(dim=-1),
+                                                 teacher_out["probs"], targets),
+                  "loss_hint": lambda: step_mse(glimpses, teacher_out["glimpses"], targets),
+                  "loss_attention": lambda: step_mse(attention, teacher_out["attention"],
+                                                     targets),
+                  "loss_affinity": lambda: affinity_loss(glimpses, teacher_out["glimpses"],
+                                                         targets)}
+            losses.update({k: f() for k, f in kd.items() if k in weights})
+        if "loss_det_feature" in weights:
+            pairs = self.det_adapters.pairs
+            losses["loss_det_feature"] = aligned_feature_loss(
+                [self.det_adapters[s](features[s]) for s, _ in pairs],
+                [teacher_out["features"][t] for _, t in pairs])
         return {k: v * weights[k] for k, v in losses.items()}
+
+    @property
+    def _decoder_kd(self) -> bool:
+        """Whether a decoder-level distillation loss (Table 3's baselines) is on."""
+        return any(self.skd_weights[k] > 0 for k in DECODER_KD_LOSSES)
+
+
+DECODER_KD_LOSSES = ("loss_logits", "loss_hint", "loss_attention", "loss_affinity")
+
+
+class AlignedAdapters(nn.ModuleDict):
+    """Qi et al.'s adapters: a 1x1 conv per student FPN level, mapping it onto the teacher
+    level of the same size (``pairs``: (student level, teacher level))."""
+
+    def __init__(self, pairs: List[Tuple[str, str]], channels: int):
+        super().__init__({s: nn.Conv2d(channels, channels, 1) for s, _ in pairs})
+        self.pairs = pairs
+
+
+def _aligned_adapters(backbone: nn.Module, scale: float) -> AlignedAdapters:
+    """The adapters of a student at half the teacher's resolution: its level p_k meets the
+    teacher's p_(k+1) (the same stride in the teacher's image)."""
+    if scale != 0.5:
+        raise ValueError(f"MODEL.DLD.SKD.DET_FEATURE_WEIGHT (Qi et al.'s aligned distillation) "
+                         f"needs MODEL.DLD.FIXED_SCALE 0.5, got {scale}: a student at half "
+                         "the teacher's resolution, whose levels align with the next ones")
+    shapes = backbone.output_shape()
+    levels = sorted(shapes, key=lambda k: shapes[k].stride)
+    pairs = list(zip(levels, levels[1:]))
+    return AlignedAdapters(pairs, shapes[levels[0]].channels)
 
 
 def resize_image_list(images: ImageList, scales: Sequence[float], backbone: nn.Module
@@ -426,6 +518,22 @@ def _use_deconv_pooler(cfg, ret: Dict) -> None:
 
 
 @torch.no_grad()
+def measure_selector_flops(model: DLDSpotter, inputs: List[Dict]) -> float:
+    """Average forward FLOPs (fvcore) of ``model``'s selector on the thumbnails of ``inputs``
+    (its cost on top of the spotter's at the chosen scale; 0 without a selector)."""
+    if model.selector is None or not inputs:
+        return 0.0
+    flops = []
+    with torch.no_grad(), eval_mode(model):
+        for inp in inputs:
+            images = model.preprocess_image([inp])
+            thumbnails = model.selector.thumbnails(images.tensor, images.image_sizes)
+            analysis = FlopCountAnalysis(model.selector, (thumbnails,))
+            analysis.unsupported_ops_warnings(False)
+            flops.append(float(analysis.total()))
+    return sum(flops) / len(flops)
+
+
 def measure_scale_flops(model: DLDSpotter, inputs: List[Dict]) -> List[float]:
     """Average forward FLOPs (fvcore) of ``model`` at each of its candidate scales over the
     test-mode ``inputs``, without the selector; made non-increasing as the scale falls (a

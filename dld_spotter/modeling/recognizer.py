@@ -124,24 +124,33 @@ class AttentionDecoder(nn.Module):
         return torch.tanh(self.init_state(enc.mean(dim=1))), keys
 
     def step(self, enc: torch.Tensor, keys: torch.Tensor, state: torch.Tensor,
-             prev: torch.Tensor, t: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Decoding step ``t``: ``prev`` ``(N,)`` previous classes -> logits ``(N, K)``, state."""
+             prev: torch.Tensor, t: int) -> Tuple[torch.Tensor, ...]:
+        """Decoding step ``t``: ``prev`` ``(N,)`` previous classes -> logits ``(N, K)``, the
+        new state, the attention weights ``(N, L)`` and the glimpse (context) ``(N, E)``."""
         query = self.state_proj(state) + self.step_embed.weight[t]
         energy = self.score(torch.tanh(keys + query[:, None])).squeeze(2)
-        context = torch.bmm(energy.softmax(dim=1)[:, None], enc).squeeze(1)  # (N, E)
+        weights = energy.softmax(dim=1)
+        context = torch.bmm(weights[:, None], enc).squeeze(1)  # (N, E)
         state = self.cell(torch.cat([self.embed(prev), context], dim=1), state)
-        return self.classifier(torch.cat([state, context], dim=1)), state
+        return self.classifier(torch.cat([state, context], dim=1)), state, weights, context
 
     def forward(self, enc: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: targets ``(N, T)`` -> logits ``(N, T, K)``."""
+        return self.teacher_forced(enc, targets)[0]
+
+    def teacher_forced(self, enc: torch.Tensor, targets: torch.Tensor
+                       ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Teacher forcing on targets ``(N, T)``: logits ``(N, T, K)``, attention weights
+        ``(N, T, L)`` and glimpses ``(N, T, E)`` of every step."""
         state, keys = self.start(enc)
         prev = torch.full_like(targets[:, 0], self.bos)
-        logits = []
+        steps = []
         for t in range(targets.shape[1]):
-            step_logits, state = self.step(enc, keys, state, prev, t)
-            logits.append(step_logits)
+            step_logits, state, weights, context = self.step(enc, keys, state, prev, t)
+            steps.append((step_logits, weights, context))
             prev = targets[:, t].clamp(min=EOS)  # IGNORE positions feed EOS (never scored)
-        return torch.stack(logits, dim=1)
+        logits, weights, glimpses = (torch.stack(x, dim=1) for x in zip(*steps))
+        return logits, weights, glimpses
 
     @torch.no_grad()
     def greedy(self, enc: torch.Tensor) -> Decoded:
@@ -153,7 +162,7 @@ class AttentionDecoder(nn.Module):
         lengths = torch.zeros(n, dtype=torch.long, device=enc.device)
         done = torch.zeros(n, dtype=torch.bool, device=enc.device)
         for t in range(self.seq_length):
-            step_logits, state = self.step(enc, keys, state, prev, t)
+            step_logits, state, *_ = self.step(enc, keys, state, prev, t)
             best_lp, best = step_logits.log_softmax(dim=1).max(dim=1)
             ids[:, t] = torch.where(done, ids[:, t], best)
             log_probs += torch.where(done, torch.zeros_like(best_lp), best_lp)
@@ -185,7 +194,7 @@ class AttentionDecoder(nn.Module):
         eos_only[EOS] = 0.0
         rows = torch.arange(n, device=dev)[:, None]
         for t in range(steps):
-            step_logits, state = self.step(enc, keys, state, prev, t)
+            step_logits, state, *_ = self.step(enc, keys, state, prev, t)
             lp = step_logits.log_softmax(dim=1).view(n, b, k)
             lp = torch.where(done[..., None], eos_only, lp)  # a finished beam only extends by EOS
             top_scores, flat = (scores[..., None] + lp).view(n, b * k).topk(b, dim=1)
