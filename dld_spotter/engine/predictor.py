@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from detectron2.data import MetadataCatalog
-from detectron2.data import transforms as T
 from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 
 from ..checkpoint import load_strict
+from ..data.transforms import build_text_test_augmentation
 
 CHANNELS = ("BGR", "RGB")
 
@@ -80,7 +80,7 @@ class TextPredictor(DefaultPredictor):
             self.metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0])
         load_strict(self.model, cfg.MODEL.WEIGHTS, "MODEL.WEIGHTS must be the checkpoint of "
                     "this config", allow_partial=allow_partial)
-        self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
+        self.aug = build_text_test_augmentation(cfg)[0]  # the evaluation's own resize
         self.input_format = cfg.INPUT.FORMAT
         if self.input_format not in CHANNELS:
             raise ValueError(f"INPUT.FORMAT must be one of {CHANNELS}, got {self.input_format!r}")

@@ -24,26 +24,30 @@ import torch
 from detectron2.utils.analysis import FlopCountAnalysis
 from torch import nn
 
-__all__ = ["count_flops", "evaluate_cost", "measure_speed", "scale_histogram", "time_every_image"]
+__all__ = ["count_flops", "evaluate_cost", "measure_speed", "module_flops", "scale_histogram",
+           "time_every_image"]
 
 logger = logging.getLogger(__name__)
 
 
 def count_flops(model: nn.Module, inputs: Sequence[dict]) -> list[float]:
     """FLOPs of ``model`` on each input (one image per call, as the model's ``inputs[i]``)."""
-    flops = []
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            for inp in inputs:
-                analysis = FlopCountAnalysis(model, [inp])
-                analysis.unsupported_ops_warnings(False)
-                analysis.uncalled_modules_warnings(False)
-                flops.append(float(analysis.total()))
+            return [module_flops(model, ([inp],)) for inp in inputs]
     finally:
         model.train(was_training)
-    return flops
+
+
+def module_flops(module: nn.Module, args: tuple) -> float:
+    """fvcore's FLOPs of one call ``module(*args)``, without its warnings about operators
+    and modules it does not count."""
+    analysis = FlopCountAnalysis(module, args)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    return float(analysis.total())
 
 
 def measure_speed(model: nn.Module, inputs: Sequence[dict], warmup: int = 2) -> dict[str, float]:

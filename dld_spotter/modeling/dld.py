@@ -27,7 +27,6 @@ from detectron2.layers import cat
 from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, ImageList, Instances, PolygonMasks
-from detectron2.utils.analysis import FlopCountAnalysis
 from detectron2.utils.events import get_event_storage
 from torch import nn
 
@@ -521,6 +520,8 @@ def _use_deconv_pooler(cfg, ret: Dict) -> None:
 def measure_selector_flops(model: DLDSpotter, inputs: List[Dict]) -> float:
     """Average forward FLOPs (fvcore) of ``model``'s selector on the thumbnails of ``inputs``
     (its cost on top of the spotter's at the chosen scale; 0 without a selector)."""
+    from ..evaluation.cost import module_flops
+
     if model.selector is None or not inputs:
         return 0.0
     flops = []
@@ -528,9 +529,7 @@ def measure_selector_flops(model: DLDSpotter, inputs: List[Dict]) -> float:
         for inp in inputs:
             images = model.preprocess_image([inp])
             thumbnails = model.selector.thumbnails(images.tensor, images.image_sizes)
-            analysis = FlopCountAnalysis(model.selector, (thumbnails,))
-            analysis.unsupported_ops_warnings(False)
-            flops.append(float(analysis.total()))
+            flops.append(module_flops(model.selector, (thumbnails,)))
     return sum(flops) / len(flops)
 
 
