@@ -9,28 +9,63 @@ from tool_modules import REPO, load_tool
 bench = load_tool("dld_mini_benchmark")
 
 
-def row(e2e, gflops, s_per_iter=math.nan):
-    return {"e2e_hmean": e2e, "gflops": gflops, "s_per_iter": s_per_iter}
+def row(e2e, gflops, s_per_iter=math.nan, fps=1.0, small=math.nan, large=math.nan):
+    return {"e2e_hmean": e2e, "gflops": gflops, "s_per_iter": s_per_iter, "fps": fps,
+            "small_text_scale": small, "large_text_scale": large}
+
+
+DIST = {"Vanilla multi-scale (H)": {"roi_l2": 0.6, "con_l2": 0.7},
+        "SKD-only": {"roi_l2": 0.4, "con_l2": 0.65}}
 
 
 def test_targets_are_judged_on_the_numbers():
-    rows = {"H": row(60.0, 2.0), "L": row(54.0, 0.5), "SKD-only": row(55.0, 0.6, 1.0),
-            "DLD γ=0.1": row(59.5, 1.12, 1.4), "DLD γ=0.3": row(56.0, 0.66, 1.2)}
-    met = [m for _, m, _ in bench.check_targets(rows)]
-    assert met == [True, False, True, True]  # 1.12 GFLOPs is 56 % of H's: just over
-    rows["DLD γ=0.1"] = row(58.9, 1.0, 1.6)
-    met = [m for _, m, _ in bench.check_targets(rows)]
-    assert met == [True, False, True, False]  # 1.1 points below H; 1.6x SKD-only's time
+    rows = {"H": row(60.0, 2.0, fps=5.0), "L": row(54.0, 0.5), "SKD-only": row(55.0, 0.6, 1.0),
+            "DLD γ=0.1": row(59.5, 1.12, 1.4, fps=8.0, small=0.9, large=0.6),
+            "DLD γ=0.3": row(56.0, 0.66, 1.2)}
+    met = [m for _, m, _ in bench.check_targets(rows, DIST)]
+    # 1.12 GFLOPs is 56 % of H's: just over; 8 images/s is 1.6x H's
+    assert met == [True, False, True, True, True, True, True]
+    rows["DLD γ=0.1"] = row(58.9, 1.0, 1.6, fps=7.9, small=0.6, large=0.6)
+    dist = {**DIST, "SKD-only": {"roi_l2": 0.4, "con_l2": 0.71}}
+    met = [m for _, m, _ in bench.check_targets(rows, dist)]
+    # 1.1 points below H; 1.58x H's images/s; the same scale for small and large text;
+    # contextual features further than Vanilla L's; 1.6x SKD-only's time
+    assert met == [True, False, True, False, False, False, False]
 
 
 def test_accuracy_targets_are_not_judged_when_the_teacher_does_not_read():
     rows = {"H": row(0.0, 2.0), "L": row(0.0, 0.5), "SKD-only": row(0.0, 0.6, 1.0),
-            "DLD γ=0.1": row(0.0, 1.0, 1.4), "DLD γ=0.3": row(0.0, 0.6, 1.2)}
-    targets = bench.check_targets(rows)
-    assert [m for _, m, _ in targets] == [None, None, None, True]
+            "DLD γ=0.1": row(0.0, 1.0, 1.4, fps=2.0), "DLD γ=0.3": row(0.0, 0.6, 1.2)}
+    targets = bench.check_targets(rows, DIST)
+    assert [m for _, m, _ in targets] == [None, None, None, True, False, True, True]
     lines = [bench.target_line(*t) for t in targets]
     assert all("not judged" in line and line.startswith("- [ ]") for line in lines[:3])
     assert lines[3].startswith("- [x]") and "not judged" not in lines[3]
+
+
+def test_scale_by_text_size_ranks_images_by_word_height(tmp_path):
+    from detectron2.data import DatasetCatalog
+
+    def image(i, height):  # one straight word, 4 x height wide
+        poly = [0, 0, 4 * height, 0, 4 * height, height, 0, height]
+        return {"image_id": i, "annotations": [
+            {"segmentation": [poly], "ignore": 0},
+            {"segmentation": [[0, 0, 500, 0, 500, 500, 0, 500]], "ignore": 1}]}
+
+    heights = {1: 10, 2: 60, 3: 20, 4: 30, 5: 50, 6: 40, 7: 12, 8: 70, 9: 25, 10: 45}
+    scales = {1: 1.0, 2: 0.5, 3: 0.8, 4: 0.8, 5: 0.5, 6: 0.5, 7: 1.0, 8: 0.3, 9: 0.8, 10: 0.8}
+    DatasetCatalog.register("bench_sizes", lambda: [image(i, h) for i, h in heights.items()])
+    try:
+        with open(tmp_path / "text_per_image.json", "w") as f:
+            json.dump([{"image_id": i, "scale": s} for i, s in scales.items()], f)
+        got = bench.scale_by_text_size(str(tmp_path), "bench_sizes")
+    finally:
+        DatasetCatalog.remove("bench_sizes")
+    # smallest three: 10, 12, 20 px (images 1, 7, 3); largest: 50, 60, 70 (5, 2, 8)
+    assert got["images_per_group"] == 3
+    assert got["small_text_scale"] == pytest.approx((1.0 + 1.0 + 0.8) / 3)
+    assert got["large_text_scale"] == pytest.approx((0.5 + 0.5 + 0.3) / 3)
+    assert got["small_text_height"] == pytest.approx(12) and got["large_text_height"] == 60
 
 
 def test_seconds_per_iteration_skips_warm_up(tmp_path):

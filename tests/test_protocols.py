@@ -617,6 +617,8 @@ def test_evaluator_uses_metadata_preset_and_lexicon_files(ic15_dataset, tmp_path
     assert results["cost"] == {"scale_0.5_images": 1.0}
     saved = json.loads((tmp_path / "out" / "text_results.json").read_text())
     assert saved["preset"] == "ic15" and saved["skipped_lexicon_modes"].keys() == {"generic"}
+    per_image = json.loads((tmp_path / "out" / "text_per_image.json").read_text())
+    assert [(im["image_id"], im["scale"]) for im in per_image] == [(1, 0.5)]
 
 
 # --- command line ---------------------------------------------------------------------------

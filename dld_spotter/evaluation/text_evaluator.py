@@ -412,7 +412,8 @@ class TextSpottingEvaluator(DatasetEvaluator):
     Only the images that went through :meth:`process` are scored. With ``output_dir``,
     :meth:`evaluate` writes there ``text_predictions.json`` (the records),
     ``text_results.json`` (metrics, settings, per-image counts) and ``text_per_image.json``
-    (per image: matches with IoU and texts, misses, false positives, dropped records).
+    (per image: matches with IoU and texts, misses, false positives, dropped records, and the
+    input scale of a model that chooses one).
     """
 
     def __init__(
@@ -486,13 +487,13 @@ class TextSpottingEvaluator(DatasetEvaluator):
     def reset(self):
         self._image_ids = []
         self._records = []
-        self._scales = []
+        self._scales = {}  # image_id -> the input scale a selector chose
 
     def process(self, inputs, outputs):
         for inp, out in zip(inputs, outputs):
             self._image_ids.append(inp["image_id"])
             if "scale" in out:
-                self._scales.append(float(out["scale"]))
+                self._scales[inp["image_id"]] = float(out["scale"])
             instances = out["instances"].to("cpu")
             self._records.extend(
                 instances_to_records(
@@ -520,7 +521,7 @@ class TextSpottingEvaluator(DatasetEvaluator):
             comm.synchronize()
             image_ids = list(itertools.chain(*comm.gather(image_ids, dst=0)))
             records = list(itertools.chain(*comm.gather(records, dst=0)))
-            scales = list(itertools.chain(*comm.gather(scales, dst=0)))
+            scales = {k: v for part in comm.gather(scales, dst=0) for k, v in part.items()}
             if not comm.is_main_process():
                 return {}
         if not image_ids:
@@ -545,9 +546,9 @@ class TextSpottingEvaluator(DatasetEvaluator):
             details=bool(self._output_dir),
         )
         metrics = metrics_in_percent(results)
-        histogram = scale_histogram(scales) if scales else {}
+        histogram = scale_histogram(scales.values()) if scales else {}
         if self._output_dir:
-            self._write(records, results, metrics, histogram)
+            self._write(records, results, metrics, histogram, scales)
 
         logger.info(
             f"Text spotting on {self._dataset_name} ({len(results['images'])} images, "
@@ -561,9 +562,12 @@ class TextSpottingEvaluator(DatasetEvaluator):
         return output
 
     def _write(self, records: list[dict], results: dict, metrics: dict,
-               histogram: dict) -> None:
+               histogram: dict, scales: dict) -> None:
         PathManager.mkdirs(self._output_dir)
         per_image = split_details(results)
+        for image in per_image:
+            if image["image_id"] in scales:
+                image["scale"] = scales[image["image_id"]]
         files = {
             "text_predictions.json": records,
             "text_results.json": {**self.settings(), "metrics": metrics,
