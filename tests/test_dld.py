@@ -97,7 +97,7 @@ def test_l_acc_is_zero_for_the_teacher_itself_at_the_same_scale(
     batch = training_batches(cfg, 1)[0]
     images = model.preprocess_image(batch)
     gts = [x["instances"] for x in batch]
-    rois = model.roi_heads.recognition_rois([Instances(g.image_size) for g in gts], gts)
+    rois = model.roi_heads.gt_recognition_rois(gts)
     targets = torch.cat([r.gt_texts for r in rois])[:, :6]
     assert len(targets) > 0
     teacher_out = model._teacher_outputs(batch, rois, targets)
@@ -250,7 +250,7 @@ def test_selector_follows_accuracy_without_a_cost_and_the_cost_when_it_dominates
     batch = training_batches(cfg, 1)[0]
     images = model.preprocess_image(batch)
     gts = [x["instances"] for x in batch]
-    rois = model.roi_heads.recognition_rois([Instances(g.image_size) for g in gts], gts)
+    rois = model.roi_heads.gt_recognition_rois(gts)
     targets = torch.cat([r.gt_texts for r in rois])[:, :6]
     teacher_out = model._teacher_outputs(batch, rois, targets)
     student_probs = model._probs_at_every_scale(images, rois, targets)  # fixed: only h learns
@@ -310,7 +310,7 @@ def test_l_seq_keeps_the_top_k_of_a_wider_beam_search(synth_dataset, teacher_fil
     decoder.beam_search = lambda enc, width: widths.append(width) or search(enc, width)
     batch = training_batches(cfg, 1)[0]
     gts = [x["instances"] for x in batch]
-    rois = model.roi_heads.recognition_rois([Instances(g.image_size) for g in gts], gts)
+    rois = model.roi_heads.gt_recognition_rois(gts)
     targets = torch.cat([r.gt_texts for r in rois])[:, :6]
     beams = model._teacher_outputs(batch, rois, targets)["beams"]
     assert widths == [3] and beams.shape[:2] == (len(targets), 1)

@@ -239,7 +239,7 @@ class DLDSpotter(TextSpotter):
             return self.inference(batched_inputs)
         images = self.preprocess_image(batched_inputs)
         gts = [x["instances"].to(self.device) for x in batched_inputs]
-        rois = self.roi_heads.recognition_rois([Instances(g.image_size) for g in gts], gts)
+        rois = self.roi_heads.gt_recognition_rois(gts)
         targets = trim_targets(cat([r.gt_texts for r in rois]))
         teacher_out = self._teacher_outputs(batched_inputs, rois, targets)
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec, cat
 from detectron2.modeling import ROI_HEADS_REGISTRY, StandardROIHeads
+from detectron2.modeling.roi_heads.roi_heads import select_foreground_proposals
 from detectron2.structures import Instances
 from detectron2.structures.boxes import matched_pairwise_iou
 from detectron2.utils.events import get_event_storage
@@ -100,17 +101,13 @@ class TextROIHeads(StandardROIHeads):
         proposals: List[Instances],
         targets: Optional[List[Instances]] = None,
     ) -> Tuple[List[Instances], Dict[str, torch.Tensor]]:
-        del images
-        if not self.training:
-            instances = self._forward_box(features, proposals)
-            return self.forward_with_given_boxes(features, instances), {}
-        assert targets is not None, "'targets' are required in training"
-        proposals = self.label_and_sample_proposals(proposals, targets)
-        losses = self._forward_box(features, proposals)
-        losses.update(self._forward_mask(features, proposals))
-        rois = self.recognition_rois(proposals, targets)
-        losses.update(self._forward_recognition(features, rois))
-        return proposals, losses
+        """``StandardROIHeads.forward``, plus ``loss_rec`` in training (inference reads text
+        in :meth:`forward_with_given_boxes`)."""
+        instances, losses = super().forward(images, features, proposals, targets)
+        if self.training:
+            rois = self.recognition_rois(instances, targets)
+            losses.update(self._forward_recognition(features, rois))
+        return instances, losses
 
     def forward_with_given_boxes(
         self, features: Dict[str, torch.Tensor], instances: List[Instances]
@@ -133,30 +130,31 @@ class TextROIHeads(StandardROIHeads):
 
     def gt_recognition_rois(self, targets: List[Instances]) -> List[Instances]:
         """Per image, the readable ground truth as recognition RoIs (``proposal_boxes``,
-        ``gt_masks``, ``gt_texts``)."""
+        ``gt_masks``, ``gt_texts``), at most ``rec_max_rois_per_image``."""
         rois = []
         for gts in targets:
-            gts = gts[self.readable(gts)]
+            gts = gts[self.readable(gts)][: self.rec_max_rois_per_image]
             rois.append(self._as_rois(gts, gts.gt_boxes))
         return rois
 
     def recognition_rois(
         self, proposals: List[Instances], targets: List[Instances]
     ) -> List[Instances]:
-        """Per image: the readable ground truth, then well-matched foreground proposals of
-        readable words, as ``Instances`` with ``proposal_boxes``, ``gt_masks`` and
-        ``gt_texts``."""
-        rois = []
-        for props, gt_rois in zip(proposals, self.gt_recognition_rois(targets)):
-            parts = [gt_rois]
-            if self.rec_proposals_per_image > 0 and props.has("gt_texts"):
-                fg = props[(props.gt_classes >= 0) & (props.gt_classes < self.num_classes)]
-                iou = matched_pairwise_iou(fg.proposal_boxes, fg.gt_boxes)
-                fg = fg[(iou >= self.rec_proposal_iou) & self.readable(fg)]
-                keep = torch.randperm(len(fg), device=iou.device)[: self.rec_proposals_per_image]
-                fg = fg[keep]
-                parts.append(self._as_rois(fg, fg.proposal_boxes))
-            rois.append(Instances.cat(parts)[: self.rec_max_rois_per_image])
+        """Per image: :meth:`gt_recognition_rois`, then up to ``rec_proposals_per_image``
+        random foreground ``proposals`` (labelled) of readable words with IoU >=
+        ``rec_proposal_iou`` to their ground truth; at most ``rec_max_rois_per_image``."""
+        rois = self.gt_recognition_rois(targets)
+        if self.rec_proposals_per_image <= 0:
+            return rois
+        foreground, _ = select_foreground_proposals(proposals, self.num_classes)
+        for i, fg in enumerate(foreground):
+            if not fg.has("gt_texts"):  # an image without ground truth
+                continue
+            iou = matched_pairwise_iou(fg.proposal_boxes, fg.gt_boxes)
+            fg = fg[(iou >= self.rec_proposal_iou) & self.readable(fg)]
+            fg = fg[torch.randperm(len(fg), device=iou.device)[: self.rec_proposals_per_image]]
+            rois[i] = Instances.cat([rois[i], self._as_rois(fg, fg.proposal_boxes)])
+            rois[i] = rois[i][: self.rec_max_rois_per_image]
         return rois
 
     def roi_masks(self, instances: List[Instances]) -> torch.Tensor:
