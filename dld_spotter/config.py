@@ -30,6 +30,8 @@ def add_dld_config(cfg: CN) -> None:
     _C.MODEL.REC_HEAD.POOLER_RESOLUTION = (8, 32)  # (H_r, W_r)
     _C.MODEL.REC_HEAD.POOLER_SAMPLING_RATIO = 0
     _C.MODEL.REC_HEAD.POOLER_TYPE = "ROIAlignV2"
+    # Table 4 (†): pool at this half size, then a stride-2 deconvolution; empty = off.
+    _C.MODEL.REC_HEAD.DECONV_FROM = []
     # RoI-Masking: multiply the pooled features by the instance mask.
     _C.MODEL.REC_HEAD.MASKING = True
     _C.MODEL.REC_HEAD.NUM_CONV = 6
@@ -217,9 +219,6 @@ def add_dld_config(cfg: CN) -> None:
     # Qi et al.'s detection KD (Table 3): the student's FPN levels (at FIXED_SCALE 0.5, through
     # 1x1 adapters) against the teacher's levels of the same size.
     _C.MODEL.DLD.SKD.DET_FEATURE_WEIGHT = 0.0
-    # Deconvolution variant (Table 4): the student pools RoIs at this size and a stride-2
-    # deconvolution lifts them to REC_HEAD.POOLER_RESOLUTION (the teacher's); empty = off.
-    _C.MODEL.DLD.SKD.DECONV_FROM = ()
 
 
 def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:

@@ -68,7 +68,8 @@ REFERENCES.update({
     f"{ABL}/dld_roi16x64.yaml": ("dld/totaltext/dld_gamma0.1.yaml", {
         "MODEL.REC_HEAD.POOLER_RESOLUTION", "MODEL.WEIGHTS", "MODEL.DLD.TEACHER.CONFIG",
         "MODEL.DLD.TEACHER.WEIGHTS"}),
-    f"{ABL}/dld_roi8x32_deconv.yaml": (f"{ABL}/dld_roi16x64.yaml", {SKD + "DECONV_FROM"}),
+    f"{ABL}/dld_roi8x32_deconv.yaml": (f"{ABL}/dld_roi16x64.yaml",
+                                       {"MODEL.REC_HEAD.DECONV_FROM"}),
 })
 
 

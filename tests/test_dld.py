@@ -17,10 +17,11 @@ from dld_spotter.config import load_config
 from dld_spotter.distill import build_teacher
 from dld_spotter.engine import TextSpotterTrainer
 from dld_spotter.engine.hooks import TeacherHook, TemperatureHook
+from dld_spotter.evaluation.cost import measure_scale_flops, measure_selector_flops
 from dld_spotter.evaluation.model_metrics import dynamic_cost
 from dld_spotter.modeling import DLDSpotter
-from dld_spotter.modeling.dld import measure_scale_flops, measure_selector_flops, scale_instances
 from dld_spotter.modeling.drs import gumbel_softmax_sample
+from dld_spotter.modeling.rescale import scale_instances
 
 DLD_CONFIG = os.path.join(REPO, "configs/synth/dld_tiny.yaml")
 DRS_OPTS = ["MODEL.DLD.DRS.THUMBNAIL_SIZE", "32", "MODEL.DLD.DRS.FLOPS", "[6, 5, 4, 3, 2, 1]"]

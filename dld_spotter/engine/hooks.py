@@ -10,7 +10,7 @@ from detectron2.utils import comm
 from ..data.mapper import TextDatasetMapper
 from ..data.stream import STREAM_DATASET
 from ..distill.teacher import build_teacher
-from ..modeling.dld import measure_scale_flops
+from ..evaluation.cost import measure_scale_flops
 from ..modeling.drs import temperature
 
 logger = logging.getLogger(__name__)

@@ -37,6 +37,7 @@ from ..data.synth import SynthConfig, sample_word
 from ..evaluation import TextSpottingEvaluator, model_metrics, report_table
 from ..files import lock_output_dir
 from ..modeling.dld import DLDSpotter
+from ..modeling.modes import eval_mode
 from ..modeling.pretrainer import RecognitionPretrainer
 from .hooks import SaveOnInterruptHook, build_dld_hooks
 from .signals import sigterm_raises
@@ -285,13 +286,9 @@ def heldout_crop_accuracy(cfg, model: RecognitionPretrainer, batch_size: int = 5
     (the crops the spotter's recognizer meets in training)."""
     stream = stream_dataset(cfg, TextDatasetMapper(cfg, is_train=True), "heldout", True)
     crops = first_crops(stream, cfg.TEST.TEXT.HELDOUT_CROPS)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         pairs = [p for i in range(0, len(crops), batch_size)
                  for p in model.read_ground_truth(crops[i:i + batch_size])]
-    finally:
-        model.train(was_training)
     correct = sum(model.charset.normalize(t) == r for t, r in pairs)
     result = {"word_accuracy": 100.0 * correct / max(len(pairs), 1), "num_words": len(pairs)}
     logger.info(

@@ -24,21 +24,19 @@ import torch
 from detectron2.utils.analysis import FlopCountAnalysis
 from torch import nn
 
-__all__ = ["count_flops", "evaluate_cost", "measure_speed", "module_flops", "scale_histogram",
-           "time_every_image"]
+from ..modeling.dld import DLDSpotter
+from ..modeling.modes import eval_mode
+
+__all__ = ["count_flops", "evaluate_cost", "measure_scale_flops", "measure_selector_flops",
+           "measure_speed", "module_flops", "scale_histogram", "time_every_image"]
 
 logger = logging.getLogger(__name__)
 
 
 def count_flops(model: nn.Module, inputs: Sequence[dict]) -> list[float]:
     """FLOPs of ``model`` on each input (one image per call, as the model's ``inputs[i]``)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return [module_flops(model, ([inp],)) for inp in inputs]
-    finally:
-        model.train(was_training)
+    with torch.no_grad(), eval_mode(model):
+        return [module_flops(model, ([inp],)) for inp in inputs]
 
 
 def module_flops(module: nn.Module, args: tuple) -> float:
@@ -48,6 +46,36 @@ def module_flops(module: nn.Module, args: tuple) -> float:
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     return float(analysis.total())
+
+
+@torch.no_grad()
+def measure_selector_flops(model: DLDSpotter, inputs: Sequence[dict]) -> float:
+    """Average forward FLOPs of ``model``'s selector on the thumbnails of ``inputs`` (its
+    cost on top of the spotter's at the chosen scale; 0 without a selector)."""
+    if model.selector is None or not inputs:
+        return 0.0
+    flops = []
+    with eval_mode(model):
+        for inp in inputs:
+            images = model.preprocess_image([inp])
+            thumbnails = model.selector.thumbnails(images.tensor, images.image_sizes)
+            flops.append(module_flops(model.selector, (thumbnails,)))
+    return sum(flops) / len(flops)
+
+
+def measure_scale_flops(model: DLDSpotter, inputs: Sequence[dict]) -> list[float]:
+    """Average forward FLOPs of ``model`` at each of its candidate scales over the test-mode
+    ``inputs``, without the selector; made non-increasing as the scale falls (a smaller scale
+    that found more boxes never costs more than a larger one)."""
+    flops = []
+    for scale in model.scales:
+        with model.forced_scale(scale):
+            per_image = count_flops(model, inputs)
+        flops.append(sum(per_image) / max(len(per_image), 1))
+    order = sorted(range(len(flops)), key=lambda i: model.scales[i])
+    for prev, i in zip(order, order[1:]):
+        flops[i] = max(flops[i], flops[prev])
+    return flops
 
 
 def measure_speed(model: nn.Module, inputs: Sequence[dict], warmup: int = 2) -> dict[str, float]:
@@ -97,13 +125,8 @@ def _inference(model: nn.Module) -> Iterator[Callable[[dict], tuple[float, dict]
             torch.cuda.synchronize()
         return time.perf_counter() - start, out
 
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield run
-    finally:
-        model.train(was_training)
+    with torch.no_grad(), eval_mode(model):
+        yield run
 
 
 def scale_histogram(scales: Iterable[float]) -> dict[str, float]:

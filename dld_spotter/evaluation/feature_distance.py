@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from detectron2.structures import Instances, PolygonMasks
 from torch import nn
 
-from ..modeling.dld import eval_mode, resize_image_list, scale_instances
+from ..modeling.modes import eval_mode
+from ..modeling.rescale import resize_image_list, scale_instances
 from .recognition import annotation_boxes, care_annotations
 
 __all__ = ["gt_rois", "word_features", "feature_distances"]

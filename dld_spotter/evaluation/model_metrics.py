@@ -18,8 +18,8 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from torch import nn
 
-from ..modeling.dld import DLDSpotter, measure_scale_flops, measure_selector_flops
-from .cost import evaluate_cost, time_every_image
+from ..modeling.dld import DLDSpotter
+from .cost import evaluate_cost, measure_scale_flops, measure_selector_flops, time_every_image
 from .recognition import recognition_accuracy
 from .text_evaluator import format_results_table
 

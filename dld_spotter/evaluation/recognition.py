@@ -13,6 +13,8 @@ from detectron2.structures import Boxes, BoxMode, Instances
 from detectron2.utils import comm
 from torch import nn
 
+from ..modeling.modes import eval_mode
+
 __all__ = ["annotation_boxes", "care_annotations", "gt_box_readings", "recognition_accuracy"]
 
 
@@ -54,18 +56,13 @@ def gt_box_readings(
         dataset_dicts: ground truth by ``image_id``.
     """
     pairs = []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for batch in data_loader:
-                annotations = [care_annotations(dataset_dicts[x["image_id"]]) for x in batch]
-                given = [_given_boxes(x, a, model.device) for x, a in zip(batch, annotations)]
-                results = model.inference(batch, detected_instances=given, do_postprocess=False)
-                for anns, result in zip(annotations, results):
-                    pairs.extend((a["text"], str(t)) for a, t in zip(anns, result.pred_texts))
-    finally:
-        model.train(was_training)
+    with torch.no_grad(), eval_mode(model):
+        for batch in data_loader:
+            annotations = [care_annotations(dataset_dicts[x["image_id"]]) for x in batch]
+            given = [_given_boxes(x, a, model.device) for x, a in zip(batch, annotations)]
+            results = model.inference(batch, detected_instances=given, do_postprocess=False)
+            for anns, result in zip(annotations, results):
+                pairs.extend((a["text"], str(t)) for a, t in zip(anns, result.pred_texts))
     return pairs
 
 

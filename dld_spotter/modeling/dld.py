@@ -21,12 +21,11 @@ import logging
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.layers import cat
 from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.modeling.postprocessing import detector_postprocess
-from detectron2.structures import Boxes, ImageList, Instances, PolygonMasks
+from detectron2.structures import ImageList, Instances
 from detectron2.utils.events import get_event_storage
 from torch import nn
 
@@ -46,30 +45,12 @@ from ..distill.losses import (
     step_mse,
 )
 from .drs import DynamicResolutionSelector, gumbel_softmax_sample
-from .poolers import RectROIPooler
+from .modes import eval_mode
 from .recognizer import trim_targets
+from .rescale import resize_image_list, scale_instances
 from .text_spotter import TextSpotter
 
 logger = logging.getLogger(__name__)
-
-
-class DeconvROIPooler(nn.Module):
-    """Table 4 (†): pools RoIs at ``pooler.output_size`` and lifts them to twice that size
-    with a stride-2 deconvolution, initialised as nearest-neighbour upsampling."""
-
-    def __init__(self, pooler: nn.Module, channels: int):
-        super().__init__()
-        self.pooler = pooler
-        self.deconv = nn.ConvTranspose2d(channels, channels, 2, stride=2)
-        nn.init.zeros_(self.deconv.bias)
-        with torch.no_grad():
-            self.deconv.weight.zero_()
-            self.deconv.weight[range(channels), range(channels)] = 1.0
-        h, w = pooler.output_size
-        self.output_size = (2 * h, 2 * w)
-
-    def forward(self, x: List[torch.Tensor], box_lists: List[Boxes]) -> torch.Tensor:
-        return self.deconv(self.pooler(x, box_lists))
 
 
 @META_ARCH_REGISTRY.register()
@@ -153,8 +134,6 @@ class DLDSpotter(TextSpotter):
                 len(dld.SCALES), dld.DRS.THUMBNAIL_SIZE, dld.DRS.STEM_CHANNELS,
                 dld.DRS.STAGE_CHANNELS, dld.DRS.NORM,
             )
-        if dld.SKD.DECONV_FROM:
-            _use_deconv_pooler(cfg, ret)
         return {
             **ret,
             "scales": dld.SCALES,
@@ -442,109 +421,3 @@ def _aligned_adapters(backbone: nn.Module, scale: float) -> AlignedAdapters:
     levels = sorted(shapes, key=lambda k: shapes[k].stride)
     pairs = list(zip(levels, levels[1:]))
     return AlignedAdapters(pairs, shapes[levels[0]].channels)
-
-
-def resize_image_list(images: ImageList, scales: Sequence[float], backbone: nn.Module
-                      ) -> Tuple[ImageList, List[Tuple[float, float]]]:
-    """Each image resized by its scale (antialiased bilinear), padded into a new ``ImageList``
-    as ``backbone`` needs; also the exact ``(x, y)`` factors of each image."""
-    tensors, factors = [], []
-    for img, (h, w), s in zip(images.tensor, images.image_sizes, scales):
-        h, w = int(h), int(w)  # tensors while tracing
-        img = img[:, :h, :w]
-        nh, nw = max(round(h * s), 1), max(round(w * s), 1)
-        if (nh, nw) != (h, w):
-            img = F.interpolate(img[None], size=(nh, nw), mode="bilinear",
-                                align_corners=False, antialias=True)[0]
-        tensors.append(img)
-        factors.append((nw / w, nh / h))
-    small = ImageList.from_tensors(tensors, backbone.size_divisibility,
-                                   padding_constraints=backbone.padding_constraints)
-    return small, factors
-
-
-def scale_instances(instances: Instances, image_size: Tuple[int, int],
-                    factors: Tuple[float, float]) -> Instances:
-    """A copy of ``instances`` on an image resized to ``image_size`` by ``(x, y)``
-    ``factors``: ``Boxes`` and ``PolygonMasks`` fields scaled, the others shared."""
-    sx, sy = factors
-    out = Instances(image_size)
-    for name, value in instances.get_fields().items():
-        if isinstance(value, Boxes):
-            value = value.clone()
-            value.scale(sx, sy)
-        elif isinstance(value, PolygonMasks):
-            value = PolygonMasks([
-                [(p.reshape(-1, 2) * (sx, sy)).reshape(-1) for p in polygons]
-                for polygons in value.polygons
-            ])
-        out.set(name, value)
-    return out
-
-
-@contextlib.contextmanager
-def eval_mode(*modules: nn.Module) -> Iterator[None]:
-    """Eval mode inside the ``with`` block, then each module's own mode back."""
-    modes = [[(m, m.training) for m in module.modules()] for module in modules]
-    for module in modules:
-        module.eval()
-    try:
-        yield
-    finally:
-        for m, mode in (pair for group in modes for pair in group):
-            m.training = mode
-
-
-def _use_deconv_pooler(cfg, ret: Dict) -> None:
-    """Table 4 (†): swap the recognizer's pooler in ``ret["roi_heads"]`` for a
-    :class:`DeconvROIPooler` from ``MODEL.DLD.SKD.DECONV_FROM``."""
-    roi_heads = ret["roi_heads"]
-    small = tuple(cfg.MODEL.DLD.SKD.DECONV_FROM)
-    target = tuple(cfg.MODEL.REC_HEAD.POOLER_RESOLUTION)
-    if (2 * small[0], 2 * small[1]) != target:
-        raise ValueError(f"MODEL.DLD.SKD.DECONV_FROM {small} must be half of "
-                         f"MODEL.REC_HEAD.POOLER_RESOLUTION {target}")
-    rec = cfg.MODEL.REC_HEAD
-    shapes = ret["backbone"].output_shape()
-    pooler = RectROIPooler(
-        output_size=small,
-        scales=tuple(1.0 / shapes[f].stride for f in roi_heads.rec_in_features),
-        sampling_ratio=rec.POOLER_SAMPLING_RATIO,
-        pooler_type=rec.POOLER_TYPE,
-    )
-    channels = shapes[roi_heads.rec_in_features[0]].channels
-    roi_heads.rec_pooler = DeconvROIPooler(pooler, channels)
-
-
-@torch.no_grad()
-def measure_selector_flops(model: DLDSpotter, inputs: List[Dict]) -> float:
-    """Average forward FLOPs (fvcore) of ``model``'s selector on the thumbnails of ``inputs``
-    (its cost on top of the spotter's at the chosen scale; 0 without a selector)."""
-    from ..evaluation.cost import module_flops
-
-    if model.selector is None or not inputs:
-        return 0.0
-    flops = []
-    with torch.no_grad(), eval_mode(model):
-        for inp in inputs:
-            images = model.preprocess_image([inp])
-            thumbnails = model.selector.thumbnails(images.tensor, images.image_sizes)
-            flops.append(module_flops(model.selector, (thumbnails,)))
-    return sum(flops) / len(flops)
-
-
-def measure_scale_flops(model: DLDSpotter, inputs: List[Dict]) -> List[float]:
-    """Average forward FLOPs (fvcore) of ``model`` at each of its candidate scales over the
-    test-mode ``inputs``, without the selector; made non-increasing as the scale falls (a
-    smaller scale that found more boxes never costs more than a larger one)."""
-    from ..evaluation.cost import count_flops
-
-    flops = []
-    for scale in model.scales:
-        with model.forced_scale(scale):
-            per_image = count_flops(model, inputs)
-        flops.append(sum(per_image) / max(len(per_image), 1))
-    order = sorted(range(len(flops)), key=lambda i: model.scales[i])
-    for prev, i in zip(order, order[1:]):
-        flops[i] = max(flops[i], flops[prev])
-    return flops

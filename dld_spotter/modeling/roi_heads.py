@@ -1,7 +1,7 @@
 """``TextROIHeads``: Mask R-CNN's box and mask heads plus the recognition branch (§3.2)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +16,7 @@ from torch import nn
 
 from ..charset import IGNORE, Charset, build_charset
 from ..structures import TextList
-from .poolers import RectROIPooler
+from .poolers import DeconvROIPooler, RectROIPooler
 from .recognizer import build_recognizer
 
 
@@ -37,7 +37,7 @@ class TextROIHeads(StandardROIHeads):
         self,
         *,
         rec_in_features: List[str],
-        rec_pooler: RectROIPooler,
+        rec_pooler: Union[RectROIPooler, DeconvROIPooler],
         recognizer: nn.Module,
         charset: Charset,
         rec_masking: bool = True,
@@ -75,16 +75,23 @@ class TextROIHeads(StandardROIHeads):
         channels = {input_shape[f].channels for f in in_features}
         if len(channels) != 1:
             raise ValueError(f"REC_HEAD.IN_FEATURES {in_features} have different channels")
+        (channels,) = channels
+        resolution, deconv_from = tuple(rec.POOLER_RESOLUTION), tuple(rec.DECONV_FROM)
+        if deconv_from and (2 * deconv_from[0], 2 * deconv_from[1]) != resolution:
+            raise ValueError(f"MODEL.REC_HEAD.DECONV_FROM {deconv_from} must be half of "
+                             f"MODEL.REC_HEAD.POOLER_RESOLUTION {resolution}")
         pooler = RectROIPooler(
-            output_size=tuple(rec.POOLER_RESOLUTION),
+            output_size=deconv_from or resolution,
             scales=tuple(1.0 / input_shape[f].stride for f in in_features),
             sampling_ratio=rec.POOLER_SAMPLING_RATIO,
             pooler_type=rec.POOLER_TYPE,
         )
+        if deconv_from:
+            pooler = DeconvROIPooler(pooler, channels)
         return {
             "rec_in_features": in_features,
             "rec_pooler": pooler,
-            "recognizer": build_recognizer(cfg, channels.pop()),
+            "recognizer": build_recognizer(cfg, channels),
             "charset": build_charset(cfg),
             "rec_masking": rec.MASKING,
             "rec_loss_weight": rec.LOSS_WEIGHT,
