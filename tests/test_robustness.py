@@ -376,7 +376,7 @@ def test_resumed_streams_continue_with_fresh_data(tmp_path):
     assert resumed.start_iter == resumed.data_loader.stream.start_iter == 5
     again = next(iter(resumed.data_loader))
     assert not torch.equal(again[0]["image"], first[0]["image"])
-    crops = [RenderedCropStream(0, "train", trainer.model.charset, (32, 128), fonts=fonts)
+    crops = [RenderedCropStream(0, "train", trainer.model.roi_heads.charset, (32, 128), fonts=fonts)
              for _ in range(2)]
     crops[1].start_iter = 5
     fresh, resumed = (first_crops(c, 1)[0]["image"] for c in crops)

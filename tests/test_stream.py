@@ -225,7 +225,7 @@ def test_rendered_crops_are_whole_crop_words_deterministic_per_seed():
     cfg = pretrain_cfg("INPUT.WORD_CROPS.SOURCE", "rendered")
     batch = next(iter(TextSpotterTrainer.build_train_loader(cfg)))
     assert all(x["instances"].gt_boxes.tensor.tolist() == [[0, 0, 128, 32]] for x in batch)
-    charset = build_model(cfg).charset
+    charset = build_model(cfg).roi_heads.charset
     a = first_crops(RenderedCropStream(0, "train", charset, (32, 128), fonts=find_fonts()[:3]), 5)
     b = first_crops(RenderedCropStream(0, "train", charset, (32, 128), fonts=find_fonts()[:3]), 5)
     c = first_crops(RenderedCropStream(0, "heldout", charset, (32, 128), fonts=find_fonts()[:3]), 5)

@@ -289,7 +289,7 @@ def heldout_crop_accuracy(cfg, model: RecognitionPretrainer, batch_size: int = 5
     with eval_mode(model):
         pairs = [p for i in range(0, len(crops), batch_size)
                  for p in model.read_ground_truth(crops[i:i + batch_size])]
-    correct = sum(model.charset.normalize(t) == r for t, r in pairs)
+    correct = sum(model.roi_heads.charset.normalize(t) == r for t, r in pairs)
     result = {"word_accuracy": 100.0 * correct / max(len(pairs), 1), "num_words": len(pairs)}
     logger.info(
         f"Held-out word crops: {result['word_accuracy']:.1f} % of {len(pairs)} read; e.g. "

@@ -50,7 +50,8 @@ class RecognitionPretrainer(TextSpotter):
         features, rois = self._ground_truth_rois(batched_inputs)
         if sum(len(r) for r in rois) == 0:
             return []
-        roi_features = self.roi_heads.masked_roi_features(features, rois)
-        readings = self.charset.decode_batch(self.roi_heads.recognizer.decode(roi_features, 1).ids)
-        truths = self.charset.decode_batch(torch.cat([r.gt_texts for r in rois]).cpu())
+        heads = self.roi_heads
+        readings = heads.charset.decode_batch(
+            heads.recognizer.decode(heads.masked_roi_features(features, rois), 1).ids)
+        truths = heads.charset.decode_batch(torch.cat([r.gt_texts for r in rois]).cpu())
         return list(zip(truths, readings))

@@ -25,8 +25,3 @@ class TextSpotter(GeneralizedRCNN):
                 f"TextSpotter needs TextROIHeads (or a subclass), got "
                 f"{type(self.roi_heads).__name__}: set MODEL.ROI_HEADS.NAME='TextROIHeads'"
             )
-
-    @property
-    def charset(self):
-        """The :class:`~dld_spotter.charset.Charset` the recognizer reads."""
-        return self.roi_heads.charset
