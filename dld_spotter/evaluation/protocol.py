@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Union
 
 import numpy as np
 import shapely
@@ -47,7 +48,7 @@ __all__ = [
     "unquote",
 ]
 
-PolygonLike = Sequence[float] | np.ndarray
+PolygonLike = Union[Sequence[float], np.ndarray]  # evaluated at import: no `|` on 3.9
 
 
 # Characters that RRC allows an end-to-end reading to leave out at either end of a ground-truth
