@@ -17,11 +17,11 @@ from typing import Any, Dict, List, Tuple
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 
+from .formats.base import DONT_CARE
 from .lexicons import lexicon_files
 
 logger = logging.getLogger(__name__)
 
-DONT_CARE = "###"
 FORMAT_HELP = (
     'expected the COCO-style text format: {"images": [{"id", "file_name", "height", "width"}], '
     '"annotations": [{"id", "image_id", "segmentation": [[x1, y1, x2, y2, ...]], "text", '

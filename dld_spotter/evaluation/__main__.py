@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ..data.formats import DONT_CARE
 from ..data.lexicons import load_lexicon
 from .presets import LEXICON_MODES, PRESETS, get_preset
 from .protocol import MATCHING_ORDERS, Protocol
@@ -69,9 +70,9 @@ def read_ground_truth(json_file: str) -> list[dict]:
         if not isinstance(segmentation, list) or not segmentation:
             raise ValueError(f"{json_file}: annotation {ann.get('id')} has no 'segmentation'")
         text = ann.get("text", "")
-        ignore = bool(ann.get("ignore", 0)) or text in ("###", "")
+        ignore = bool(ann.get("ignore", 0)) or text in (DONT_CARE, "")
         dicts[ann["image_id"]]["annotations"].append(
-            {"segmentation": segmentation[:1], "text": "###" if ignore else text,
+            {"segmentation": segmentation[:1], "text": DONT_CARE if ignore else text,
              "ignore": int(ignore)}
         )
     return list(dicts.values())

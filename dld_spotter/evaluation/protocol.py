@@ -33,6 +33,8 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from ..data.formats import DONT_CARE
+
 __all__ = [
     "MATCHING_ORDERS",
     "RRC_SPECIAL_CHARACTERS",
@@ -109,7 +111,7 @@ class Protocol:
     iou_threshold: float = 0.5
     dont_care_area_threshold: float = 0.5
     case_sensitive: bool = False
-    dont_care_text: str = "###"
+    dont_care_text: str = DONT_CARE
     special_characters: str = RRC_SPECIAL_CHARACTERS
     word_spotting: bool = False
     matching: str = "official"

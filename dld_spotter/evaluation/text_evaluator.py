@@ -24,6 +24,7 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import create_small_table
 
+from ..data.formats import DONT_CARE
 from ..data.lexicons import load_lexicon
 from .cost import scale_histogram
 from .lexicon import Lexicon, correct_text
@@ -60,7 +61,7 @@ def _ground_truth(dataset_dict: dict) -> tuple[list, list[str], list[bool]]:
         if "text" not in ann:
             raise ValueError(
                 f"{dataset_dict['file_name']}: annotation #{k} has no 'text'; "
-                "use '###' with ignore=1 for a don't-care region"
+                f"use {DONT_CARE!r} with ignore=1 for a don't-care region"
             )
         polygons.append(segmentation[0])
         texts.append(ann["text"])
