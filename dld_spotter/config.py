@@ -1,4 +1,6 @@
-"""Config keys of dld-spotter. Defaults are the paper's values (DLD, §3–4.1)."""
+"""Config keys of dld-spotter, added to detectron2's defaults: :func:`add_text_spotter_config`
+(the Mask R-CNN text spotter, its data and evaluation) and :func:`add_dld_config` (DLD's
+student); :func:`load_config` adds both. Defaults are the paper's values (DLD, §3–4.1)."""
 import os
 from typing import Sequence
 
@@ -7,8 +9,9 @@ from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 
 
-def add_dld_config(cfg: CN) -> None:
-    """Add every dld-spotter key to ``cfg`` (a detectron2 default config), in place."""
+def add_text_spotter_config(cfg: CN) -> None:
+    """Add the keys of the text spotter (recognition branch, charset, light backbone, text
+    augmentation, training data mix, text evaluation) to ``cfg``, in place."""
     _C = cfg
     # Run where we are: CUDA when there is a GPU, else the CPU (override with MODEL.DEVICE).
     _C.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -162,7 +165,11 @@ def add_dld_config(cfg: CN) -> None:
     # RecognitionPretrainer is evaluated: greedy word accuracy.
     _C.TEST.TEXT.HELDOUT_CROPS = 300
 
-    # --- Dynamic Low-resolution Distillation (§3.3-3.5; MODEL.META_ARCHITECTURE "DLDSpotter") --
+
+def add_dld_config(cfg: CN) -> None:
+    """Add the keys of Dynamic Low-resolution Distillation (``MODEL.DLD``: §3.3-3.5;
+    MODEL.META_ARCHITECTURE "DLDSpotter") to ``cfg``, in place."""
+    _C = cfg
     _C.MODEL.DLD = CN()
     # Candidate scales s_1..s_k of the student, relative to the input (teacher) resolution.
     _C.MODEL.DLD.SCALES = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
@@ -223,7 +230,8 @@ def add_dld_config(cfg: CN) -> None:
 
 
 def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:
-    """detectron2's defaults + :func:`add_dld_config`, then ``config_file`` and ``opts``.
+    """detectron2's defaults + :func:`add_text_spotter_config` + :func:`add_dld_config`, then
+    ``config_file`` and ``opts``.
 
     Raises:
         FileNotFoundError: ``config_file`` does not exist.
@@ -234,6 +242,7 @@ def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:
         ValueError: a value of ``opts`` (or of ``config_file``) has the wrong type for its key.
     """
     cfg = get_cfg()
+    add_text_spotter_config(cfg)
     add_dld_config(cfg)
     if config_file:
         if not os.path.isfile(config_file):
