@@ -1,6 +1,9 @@
 """Config keys of dld-spotter, added to detectron2's defaults: :func:`add_text_spotter_config`
 (the Mask R-CNN text spotter, its data and evaluation) and :func:`add_dld_config` (DLD's
-student); :func:`load_config` adds both. Defaults are the paper's values (DLD, §3–4.1)."""
+student); :func:`load_config` adds both. Defaults are the paper's values (DLD, §3–4.1) and
+do not depend on the machine: ``MODEL.DEVICE`` is detectron2's "cuda", and entry points run on
+the CPU where there is no GPU (:func:`resolve_device`)."""
+import logging
 import os
 from typing import Sequence
 
@@ -8,14 +11,13 @@ import torch
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 
+logger = logging.getLogger(__name__)
+
 
 def add_text_spotter_config(cfg: CN) -> None:
     """Add the keys of the text spotter (recognition branch, charset, light backbone, text
     augmentation, training data mix, text evaluation) to ``cfg``, in place."""
     _C = cfg
-    # Run where we are: CUDA when there is a GPU, else the CPU (override with MODEL.DEVICE).
-    _C.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-
     # --- Text: what the recognizer reads ---------------------------------------------------
     _C.MODEL.TEXT = CN()
     # Characters in class order; empty = the 95 printable ASCII characters.
@@ -261,4 +263,25 @@ def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:
         cfg.merge_from_list(list(opts))
     except (KeyError, AssertionError, ValueError) as e:
         raise type(e)(f"command-line opts {list(opts)}: {e}") from e
+    return cfg
+
+
+def resolve_device(cfg: CN, opts: Sequence[str] = ()) -> CN:
+    """``cfg``, or a copy of it on the CPU when it asks for CUDA and CUDA is not available;
+    a ``MODEL.DEVICE`` given in ``opts`` (the command line) is kept as it is.
+
+    Entry points call it once their config is complete (``train_net.py`` after writing
+    ``config.yaml``, which keeps the configured device).
+    """
+    explicit = "MODEL.DEVICE" in list(opts)[0::2]
+    if explicit or not cfg.MODEL.DEVICE.startswith("cuda") or torch.cuda.is_available():
+        return cfg
+    logger.info(f"MODEL.DEVICE is {cfg.MODEL.DEVICE!r} but CUDA is not available: running on "
+                "the CPU (pass MODEL.DEVICE on the command line to insist)")
+    frozen = cfg.is_frozen()
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.DEVICE = "cpu"
+    if frozen:
+        cfg.freeze()
     return cfg
