@@ -41,10 +41,8 @@ def add_text_spotter_config(cfg: CN) -> None:
     _C.MODEL.REC_HEAD.CONV_DIM = 256
     _C.MODEL.REC_HEAD.NORM = "BN"
     # Normalise each RoI's features per channel before the convs (not in the paper): words in
-    # any ink and background colour then look alike. On word crops in the synthetic set's
-    # colours the recognizer alone reads 44 % instead of 1.7 % after 28 800 samples
-    # (tools/recognizer_learning_curve.py); inside the tiny spotter it changed nothing measurable
-    # (720 CPU iterations, 700 GPU iterations of 16 images: end-to-end 0 with and without).
+    # any ink and background colour then look alike (the measurements:
+    # docs/benchmarks/recognition_pretraining.md).
     _C.MODEL.REC_HEAD.INSTANCE_NORM = False
     _C.MODEL.REC_HEAD.LSTM_HIDDEN = 256
     _C.MODEL.REC_HEAD.LSTM_LAYERS = 1
