@@ -1,4 +1,9 @@
-"""Config keys of dld-spotter. Defaults are the paper's values (DLD, §3–4.1)."""
+"""Config keys of dld-spotter, added to detectron2's defaults: :func:`add_text_spotter_config`
+(the Mask R-CNN text spotter, its data and evaluation) and :func:`add_dld_config` (DLD's
+student); :func:`load_config` adds both. Defaults are the paper's values (DLD, §3–4.1) and
+do not depend on the machine: ``MODEL.DEVICE`` is detectron2's "cuda", and entry points run on
+the CPU where there is no GPU (:func:`resolve_device`)."""
+import logging
 import os
 from typing import Sequence
 
@@ -6,13 +11,13 @@ import torch
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 
+logger = logging.getLogger(__name__)
 
-def add_dld_config(cfg: CN) -> None:
-    """Add every dld-spotter key to ``cfg`` (a detectron2 default config), in place."""
+
+def add_text_spotter_config(cfg: CN) -> None:
+    """Add the keys of the text spotter (recognition branch, charset, light backbone, text
+    augmentation, training data mix, text evaluation) to ``cfg``, in place."""
     _C = cfg
-    # Run where we are: CUDA when there is a GPU, else the CPU (override with MODEL.DEVICE).
-    _C.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-
     # --- Text: what the recognizer reads ---------------------------------------------------
     _C.MODEL.TEXT = CN()
     # Characters in class order; empty = the 95 printable ASCII characters.
@@ -38,10 +43,8 @@ def add_dld_config(cfg: CN) -> None:
     _C.MODEL.REC_HEAD.CONV_DIM = 256
     _C.MODEL.REC_HEAD.NORM = "BN"
     # Normalise each RoI's features per channel before the convs (not in the paper): words in
-    # any ink and background colour then look alike. On word crops in the synthetic set's
-    # colours the recognizer alone reads 44 % instead of 1.7 % after 28 800 samples
-    # (tools/recognizer_learning_curve.py); inside the tiny spotter it changed nothing measurable
-    # (720 CPU iterations, 700 GPU iterations of 16 images: end-to-end 0 with and without).
+    # any ink and background colour then look alike (the measurements:
+    # docs/benchmarks/recognition_pretraining.md).
     _C.MODEL.REC_HEAD.INSTANCE_NORM = False
     _C.MODEL.REC_HEAD.LSTM_HIDDEN = 256
     _C.MODEL.REC_HEAD.LSTM_LAYERS = 1
@@ -164,7 +167,11 @@ def add_dld_config(cfg: CN) -> None:
     # RecognitionPretrainer is evaluated: greedy word accuracy.
     _C.TEST.TEXT.HELDOUT_CROPS = 300
 
-    # --- Dynamic Low-resolution Distillation (§3.3-3.5; MODEL.META_ARCHITECTURE "DLDSpotter") --
+
+def add_dld_config(cfg: CN) -> None:
+    """Add the keys of Dynamic Low-resolution Distillation (``MODEL.DLD``: §3.3-3.5;
+    MODEL.META_ARCHITECTURE "DLDSpotter") to ``cfg``, in place."""
+    _C = cfg
     _C.MODEL.DLD = CN()
     # Candidate scales s_1..s_k of the student, relative to the input (teacher) resolution.
     _C.MODEL.DLD.SCALES = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
@@ -222,7 +229,8 @@ def add_dld_config(cfg: CN) -> None:
 
 
 def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:
-    """detectron2's defaults + :func:`add_dld_config`, then ``config_file`` and ``opts``.
+    """detectron2's defaults + :func:`add_text_spotter_config` + :func:`add_dld_config`, then
+    ``config_file`` and ``opts``.
 
     Raises:
         FileNotFoundError: ``config_file`` does not exist.
@@ -233,6 +241,7 @@ def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:
         ValueError: a value of ``opts`` (or of ``config_file``) has the wrong type for its key.
     """
     cfg = get_cfg()
+    add_text_spotter_config(cfg)
     add_dld_config(cfg)
     if config_file:
         if not os.path.isfile(config_file):
@@ -251,4 +260,25 @@ def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:
         cfg.merge_from_list(list(opts))
     except (KeyError, AssertionError, ValueError) as e:
         raise type(e)(f"command-line opts {list(opts)}: {e}") from e
+    return cfg
+
+
+def resolve_device(cfg: CN, opts: Sequence[str] = ()) -> CN:
+    """``cfg``, or a copy of it on the CPU when it asks for CUDA and CUDA is not available;
+    a ``MODEL.DEVICE`` given in ``opts`` (the command line) is kept as it is.
+
+    Entry points call it once their config is complete (``train_net.py`` after writing
+    ``config.yaml``, which keeps the configured device).
+    """
+    explicit = "MODEL.DEVICE" in list(opts)[0::2]
+    if explicit or not cfg.MODEL.DEVICE.startswith("cuda") or torch.cuda.is_available():
+        return cfg
+    logger.info(f"MODEL.DEVICE is {cfg.MODEL.DEVICE!r} but CUDA is not available: running on "
+                "the CPU (pass MODEL.DEVICE on the command line to insist)")
+    frozen = cfg.is_frozen()
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.DEVICE = "cpu"
+    if frozen:
+        cfg.freeze()
     return cfg

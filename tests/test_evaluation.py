@@ -17,14 +17,27 @@ from dld_spotter.evaluation import (
     evaluate_image,
     instances_to_records,
     mask_to_polygon,
-    polygon_intersection_over_area,
-    polygon_iou,
+    to_geometry,
 )
 
 
 def rect(x1, y1, x2, y2):
     """Axis-aligned rectangle as a clockwise flat polygon."""
     return [x1, y1, x2, y1, x2, y2, x1, y2]
+
+
+def polygon_iou(a, b):
+    """Intersection over union of two polygons (0 when both have zero area)."""
+    a, b = to_geometry(a), to_geometry(b)
+    inter = a.intersection(b).area
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
+
+
+def polygon_intersection_over_area(a, b):
+    """Area of ``a`` ∩ ``b`` divided by the area of ``a`` (0 when ``a`` has zero area)."""
+    a, b = to_geometry(a), to_geometry(b)
+    return a.intersection(b).area / a.area if a.area > 0 else 0.0
 
 
 def score(gts, preds, protocol=None, end_to_end=False):

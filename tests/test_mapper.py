@@ -9,7 +9,7 @@ from detectron2.config import get_cfg
 from detectron2.structures import BoxMode
 
 from dld_spotter.charset import build_charset
-from dld_spotter.config import add_dld_config
+from dld_spotter.config import add_text_spotter_config
 from dld_spotter.data.mapper import TextDatasetMapper
 from dld_spotter.data.transforms import (
     ColorJitter,
@@ -32,7 +32,7 @@ WORDS = [
 
 def _cfg(**aug):
     cfg = get_cfg()
-    add_dld_config(cfg)
+    add_text_spotter_config(cfg)
     cfg.INPUT.MIN_SIZE_TRAIN = (H,)
     cfg.INPUT.MAX_SIZE_TRAIN = 2 * W
     cfg.INPUT.MIN_SIZE_TEST = 200

@@ -8,11 +8,13 @@ import string
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from test_evaluation import assert_prh, rect, score
 
+from dld_spotter.data import load_text_json, register_text_dataset
 from dld_spotter.evaluation import (
     Lexicon,
     Protocol,
@@ -701,3 +703,60 @@ def test_cli_as_a_module(tmp_path):
     assert summary["metrics"]["e2e_full_hmean"] == 100.0
     assert summary["e2e_convention"].startswith("Mask TextSpotter")
     assert "prediction records are broken" in result.stderr
+
+
+def test_cli_and_evaluator_read_the_ground_truth_as_the_loader(tmp_path, capsys):
+    """One reader: a word annotated in two parts is one ground truth (scored as their union),
+    "###" and empty texts are don't-care, in the loader, the evaluator and the CLI alike."""
+    from test_evaluation import make_instances
+
+    exit_parts = [rect(0, 0, 10, 10), rect(12, 0, 22, 10)]  # one word behind a pole
+    gt = {
+        "images": [{"id": 1, "file_name": "img_1.jpg", "height": 40, "width": 60}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "segmentation": exit_parts, "text": "EXIT", "ignore": 0},
+            {"id": 2, "image_id": 1, "segmentation": [rect(30, 0, 40, 10)], "text": "###",
+             "ignore": 0},
+            {"id": 3, "image_id": 1, "segmentation": [rect(45, 0, 55, 10)], "text": "",
+             "ignore": 0},
+            {"id": 4, "image_id": 1, "segmentation": [rect(0, 20, 20, 30)], "text": "SALE",
+             "ignore": 0},
+        ],
+    }
+    gt_file = tmp_path / "gt.json"
+    gt_file.write_text(json.dumps(gt))
+    cv2.imwrite(str(tmp_path / "img_1.jpg"), np.zeros((40, 60, 3), np.uint8))
+    dicts = load_text_json(str(gt_file), str(tmp_path))
+    assert dicts[0]["annotations"][0]["segmentation"] == exit_parts
+    assert [(a["text"], a["ignore"]) for a in dicts[0]["annotations"]] == [
+        ("EXIT", 0), ("###", 1), ("###", 1), ("SALE", 0)]
+
+    name = "test_protocols_one_reader"
+    register_text_dataset(name, str(gt_file), str(tmp_path))
+    try:
+        evaluator = TextSpottingEvaluator(name, output_dir=str(tmp_path / "evaluator"),
+                                          distributed=False)
+        boxes = [rect(0, 0, 22, 10), rect(30, 0, 40, 10), rect(45, 0, 55, 10), rect(0, 20, 20, 30)]
+        evaluator.process([{"image_id": 1, "file_name": str(tmp_path / "img_1.jpg")}],
+                          [{"instances": make_instances(40, 60, boxes, ["EXIT", "x", "y", "SALE"],
+                                                        [0.9] * 4)}])
+        metrics = evaluator.evaluate()["text_spotting"]
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    # EXIT's box covers both parts (IoU 200 / 220 with their union, 100 / 220 with the first);
+    # the boxes on the two don't-care regions are dropped.
+    assert metrics["det_hmean"] == metrics["e2e_hmean"] == pytest.approx(100.0)
+
+    evaluated = tmp_path / "evaluator"
+    assert main(["--gt", str(gt_file), "--pred", str(evaluated / "text_predictions.json"),
+                 "--output-dir", str(tmp_path / "cli")]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"] == metrics
+    ours, theirs = (json.loads((tmp_path / d / "text_results.json").read_text())
+                    for d in ("evaluator", "cli"))
+    assert ours["images"][0]["detection"] == theirs["images"][0]["detection"] == {
+        "num_gt_care": 2, "num_gt_dont_care": 2, "num_pred": 2, "num_pred_dropped": 2,
+        "num_tp": 2}
+    ours, theirs = (json.loads((tmp_path / d / "text_per_image.json").read_text())
+                    for d in ("evaluator", "cli"))
+    assert ours[0]["details"] == theirs[0]["details"]

@@ -176,12 +176,13 @@ def distances(a: argparse.Namespace, out: str, teacher_weights: str,
     from detectron2.data import DatasetCatalog
 
     from dld_spotter.checkpoint import load_strict
-    from dld_spotter.config import load_config
+    from dld_spotter.config import load_config, resolve_device
     from dld_spotter.engine import TextSpotterTrainer
     from dld_spotter.evaluation.feature_distance import feature_distances
 
     def build(config: str, weights: str, opts: list[str]):
-        cfg = load_config(config, [*opts, *a.opts, "MODEL.WEIGHTS", weights])
+        every_opt = [*opts, *a.opts, "MODEL.WEIGHTS", weights]
+        cfg = resolve_device(load_config(config, every_opt), every_opt)
         model = TextSpotterTrainer.build_model(cfg)
         load_strict(model, weights, f"the weights of {config}")
         return cfg, model.eval()
@@ -392,12 +393,12 @@ def main() -> None:
 
     from detectron2.utils.file_io import PathManager
 
-    from dld_spotter.config import load_config
+    from dld_spotter.config import load_config, resolve_device
     from dld_spotter.data.synth import generate_dataset
 
     log(f"synthetic set: {a.num_train} train / {a.num_val} val images in {a.datasets}/synth")
     generate_dataset(os.path.join(a.datasets, "synth"), a.num_train, a.num_val, a.seed)
-    cfg = load_config(a.teacher_config, a.opts)
+    cfg = resolve_device(load_config(a.teacher_config, a.opts), a.opts)
     test_size = (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
     teacher_weights = a.teacher_weights or os.path.join(a.out, "H", "model_final.pth")
     if a.teacher_weights and not PathManager.isfile(a.teacher_weights):

@@ -1,6 +1,7 @@
 """Text data sets in the project's COCO-style JSON format (see ``datasets/README.md``).
 
-:func:`load_text_json` reads and validates one split into detectron2 dataset dicts;
+:func:`load_text_json` reads and validates one split into detectron2 dataset dicts, for
+training and evaluation alike (the evaluator and ``python -m dld_spotter.evaluation``);
 :func:`register_text_dataset` makes it available by name. Importing this module registers
 the built-in synthetic set (``synth_train``, ``synth_val``) and the public benchmarks
 (``BENCHMARKS``, converted with ``python -m dld_spotter.data.convert``) under ``$DLD_DATASETS``.
@@ -17,11 +18,11 @@ from typing import Any, Dict, List, Tuple
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 
+from .formats.base import DONT_CARE
 from .lexicons import lexicon_files
 
 logger = logging.getLogger(__name__)
 
-DONT_CARE = "###"
 FORMAT_HELP = (
     'expected the COCO-style text format: {"images": [{"id", "file_name", "height", "width"}], '
     '"annotations": [{"id", "image_id", "segmentation": [[x1, y1, x2, y2, ...]], "text", '
@@ -106,24 +107,32 @@ def _warn_skipped(json_file: str, ids: List[Any], reason: str) -> None:
         )
 
 
-def load_text_json(json_file: str, image_root: str) -> List[Dict[str, Any]]:
+def load_text_json(json_file: str, image_root: str, *, check_images: bool = True
+                   ) -> List[Dict[str, Any]]:
     """Load one split of a text data set as detectron2 dataset dicts.
 
     Boxes are the bounding boxes of the polygons. Don't-care instances (``ignore`` = 1, or text
     "###") are kept with text "###"; an empty transcription makes an instance don't-care.
     Polygons of < 3 points are dropped; annotations left with none, or that reference an
-    unknown image, are skipped with a warning.
+    unknown image, are skipped with a warning. An image's ``lexicon`` (its strong lexicon) is
+    kept in its dict.
+
+    Args:
+        json_file: the split's JSON file.
+        image_root: the folder that ``file_name`` is relative to.
+        check_images: fail when an image file does not exist (False: scoring without images).
 
     Raises:
-        FileNotFoundError: ``json_file`` or an image file does not exist.
+        FileNotFoundError: ``json_file`` or (with ``check_images``) an image file does not exist.
         ValueError: ``json_file`` is not in the format of ``datasets/README.md``, e.g. a
             segmentation that is no list of polygons, has an odd number of coordinates or a NaN
             or infinite one, or an image whose height or width is not a positive integer; the
             message names the file, the image and the annotation id.
     """
     if not os.path.isfile(json_file):
-        raise FileNotFoundError(f"Text data set file {json_file} does not exist")
-    with open(json_file) as f:
+        raise FileNotFoundError(f"Text data set file {json_file} does not exist; its format and "
+                                "the converters of the benchmarks: datasets/README.md")
+    with open(json_file, encoding="utf-8") as f:
         try:
             data = json.load(f)
         except json.JSONDecodeError as e:
@@ -177,7 +186,8 @@ def load_text_json(json_file: str, image_root: str) -> List[Dict[str, Any]]:
     if emptied:
         logger.info(f"{json_file}: {emptied} instance(s) with an empty text made don't-care")
 
-    missing = [d["file_name"] for d in dicts.values() if not os.path.isfile(d["file_name"])]
+    missing = [d["file_name"] for d in dicts.values()
+               if check_images and not os.path.isfile(d["file_name"])]
     if missing:
         raise FileNotFoundError(
             f"{json_file}: {len(missing)} image file(s) do not exist, the first is {missing[0]}; "

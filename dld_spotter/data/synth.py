@@ -43,12 +43,13 @@ from PIL import Image, ImageDraw, ImageFont
 from shapely.geometry import Polygon
 from tqdm import tqdm
 
+from .formats.base import DONT_CARE
+
 logger = logging.getLogger(__name__)
 
 # Bump when a change to this module changes its output (it invalidates generated sets).
 GENERATOR_VERSION = 2
 SPLITS = ("train", "val")
-DONT_CARE = "###"
 ARC_POINTS_PER_SIDE = 8
 JPEG_QUALITY = 92
 

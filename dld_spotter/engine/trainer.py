@@ -70,6 +70,10 @@ class TextSpotterTrainer(DefaultTrainer):
     """
 
     def __init__(self, cfg):
+        # Not super().__init__(cfg): DefaultTrainer.__init__ hard-codes
+        # create_ddp_model(model, broadcast_buffers=False), whose device_ids=[local rank] DDP
+        # refuses for a CPU model, and a DetectionCheckpointer that its build_hooks passes to
+        # PeriodicCheckpointer before a subclass could replace it. Its body, those two changed.
         TrainerBase.__init__(self)
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()

@@ -12,8 +12,6 @@ from .protocol import (
     Protocol,
     accumulate,
     evaluate_image,
-    polygon_intersection_over_area,
-    polygon_iou,
     to_geometry,
 )
 from .recognition import gt_box_readings, recognition_accuracy
@@ -50,8 +48,6 @@ __all__ = [
     "measure_speed",
     "metrics_in_percent",
     "model_metrics",
-    "polygon_intersection_over_area",
-    "polygon_iou",
     "preset_for_dataset",
     "recognition_accuracy",
     "report_table",

@@ -4,7 +4,8 @@
         [--lexicon strong --lexicon generic] [--weak-lexicon FILE] [--generic-lexicon FILE] \\
         [--full-lexicon FILE] [--iou 0.5] [--matching official] [--output-dir DIR]
 
-GT.json is in the project's COCO-style format (``datasets/README.md``); an entry of
+GT.json is in the project's COCO-style format (``datasets/README.md``), read as training
+reads it (:func:`~dld_spotter.data.load_text_json`; image files are not needed); an entry of
 ``images`` may carry ``"lexicon": [words]`` (its strong lexicon). PRED.json is a JSON list of
 prediction records (``dld_spotter/evaluation/README.md``; the demo's JSON output is one).
 Prints one JSON object: the metrics (percent) and the settings they were computed with
@@ -19,7 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..data.lexicons import load_lexicon
+from ..data import load_lexicon, load_text_json
 from .presets import LEXICON_MODES, PRESETS, get_preset
 from .protocol import MATCHING_ORDERS, Protocol
 from .text_evaluator import (
@@ -30,56 +31,15 @@ from .text_evaluator import (
 )
 
 
-def _read_json(json_file: str, what: str):
-    """The parsed content of a JSON file; errors name the file."""
+def read_predictions(json_file: str) -> list:
+    """The records of a predictions file (a JSON list); errors name the file."""
     if not os.path.isfile(json_file):
-        raise FileNotFoundError(f"{what} file {json_file} does not exist")
+        raise FileNotFoundError(f"predictions file {json_file} does not exist")
     with open(json_file, encoding="utf-8") as f:
         try:
-            return json.load(f)
+            records = json.load(f)
         except json.JSONDecodeError as e:
             raise ValueError(f"{json_file}: not valid JSON ({e})") from e
-
-
-def read_ground_truth(json_file: str) -> list[dict]:
-    """Dataset dicts (``image_id``, ``file_name``, ``annotations`` with ``segmentation``,
-    ``text``, ``ignore``; ``lexicon`` when the image has one) of a ground-truth file; image
-    files are not needed. An annotation is don't-care when ``ignore`` is set or its text is
-    "###" or empty.
-
-    Raises:
-        FileNotFoundError, ValueError: naming the file (and the annotation) at fault.
-    """
-    data = _read_json(json_file, "ground-truth")
-    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
-        raise ValueError(f"{json_file}: needs 'images' and 'annotations' (COCO-style)")
-    dicts = {}
-    for img in data["images"]:
-        dicts[img["id"]] = {"image_id": img["id"], "file_name": img["file_name"],
-                            "annotations": []}
-        if "lexicon" in img:
-            dicts[img["id"]]["lexicon"] = list(img["lexicon"])
-    for ann in data["annotations"]:
-        if ann.get("image_id") not in dicts:
-            raise ValueError(
-                f"{json_file}: annotation {ann.get('id')} refers to the unknown image "
-                f"{ann.get('image_id')!r}"
-            )
-        segmentation = ann.get("segmentation")
-        if not isinstance(segmentation, list) or not segmentation:
-            raise ValueError(f"{json_file}: annotation {ann.get('id')} has no 'segmentation'")
-        text = ann.get("text", "")
-        ignore = bool(ann.get("ignore", 0)) or text in ("###", "")
-        dicts[ann["image_id"]]["annotations"].append(
-            {"segmentation": segmentation[:1], "text": "###" if ignore else text,
-             "ignore": int(ignore)}
-        )
-    return list(dicts.values())
-
-
-def read_predictions(json_file: str) -> list:
-    """The records of a predictions file (a JSON list)."""
-    records = _read_json(json_file, "predictions")
     if not isinstance(records, list):
         raise ValueError(f"{json_file}: must be a JSON list of prediction records")
     return records
@@ -120,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        dataset_dicts = read_ground_truth(args.gt)
+        dataset_dicts = load_text_json(args.gt, "", check_images=False)
         records = read_predictions(args.pred)
         files = {m: getattr(args, f"{m}_lexicon") for m in ("weak", "generic", "full")}
         files = {m: path for m, path in files.items() if path}

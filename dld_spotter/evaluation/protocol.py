@@ -18,18 +18,22 @@ out in ``dld_spotter/evaluation/README.md``; in short:
   dropping at most one of the RRC special characters from its start and one from its end; in
   word-spotting mode it must equal the ground truth's :func:`dictionary_form`, ignoring case.
 
-A polygon is a flat list ``[x1, y1, x2, y2, ...]`` or an array of shape (K, 2), K >= 3.
+A polygon is a flat list ``[x1, y1, x2, y2, ...]`` or an array of shape (K, 2), K >= 3; a
+ground-truth region may also be a shapely geometry (the union of an annotation's polygons).
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Union
 
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
+
+from ..data.formats import DONT_CARE
 
 __all__ = [
     "MATCHING_ORDERS",
@@ -41,13 +45,11 @@ __all__ = [
     "dictionary_form",
     "evaluate_image",
     "is_dictionary_word",
-    "polygon_intersection_over_area",
-    "polygon_iou",
     "to_geometry",
     "unquote",
 ]
 
-PolygonLike = Sequence[float] | np.ndarray
+PolygonLike = Union[Sequence[float], np.ndarray]  # evaluated at import: no `|` on 3.9
 
 
 # Characters that RRC allows an end-to-end reading to leave out at either end of a ground-truth
@@ -109,7 +111,7 @@ class Protocol:
     iou_threshold: float = 0.5
     dont_care_area_threshold: float = 0.5
     case_sensitive: bool = False
-    dont_care_text: str = "###"
+    dont_care_text: str = DONT_CARE
     special_characters: str = RRC_SPECIAL_CHARACTERS
     word_spotting: bool = False
     matching: str = "official"
@@ -230,28 +232,12 @@ def _as_geometry(polygon: PolygonLike | BaseGeometry) -> BaseGeometry:
     return polygon if isinstance(polygon, BaseGeometry) else to_geometry(polygon)
 
 
-def polygon_iou(a: PolygonLike | BaseGeometry, b: PolygonLike | BaseGeometry) -> float:
-    """Intersection over union of two polygons (0 when both have zero area)."""
-    a, b = _as_geometry(a), _as_geometry(b)
-    inter = a.intersection(b).area
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
-
-
-def polygon_intersection_over_area(
-    a: PolygonLike | BaseGeometry, b: PolygonLike | BaseGeometry
-) -> float:
-    """Area of ``a`` ∩ ``b`` divided by the area of ``a`` (0 when ``a`` has zero area)."""
-    a, b = _as_geometry(a), _as_geometry(b)
-    return a.intersection(b).area / a.area if a.area > 0 else 0.0
-
-
-def _geometries(polygons: Sequence[PolygonLike], kind: str) -> np.ndarray:
+def _geometries(polygons: Sequence[PolygonLike | BaseGeometry], kind: str) -> np.ndarray:
     """An object array of geometries; errors name the offending index."""
     out = np.empty(len(polygons), dtype=object)
     for i, polygon in enumerate(polygons):
         try:
-            out[i] = to_geometry(polygon)
+            out[i] = _as_geometry(polygon)
         except ValueError as e:
             raise ValueError(f"{kind} #{i}: {e}") from e
     return out
@@ -271,7 +257,7 @@ def _overlaps(gts: np.ndarray, preds: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def evaluate_image(
-    gt_polygons: Sequence[PolygonLike],
+    gt_polygons: Sequence[PolygonLike | BaseGeometry],
     gt_texts: Sequence[str],
     gt_ignore: Sequence[bool],
     pred_polygons: Sequence[PolygonLike],
@@ -284,7 +270,8 @@ def evaluate_image(
     """Score the predictions of one image against its ground truth.
 
     Args:
-        gt_polygons, gt_texts, gt_ignore: G ground truths, in file order.
+        gt_polygons, gt_texts, gt_ignore: G ground truths, in file order; a region is a
+            polygon or a shapely geometry.
         pred_polygons, pred_texts, pred_scores: P predictions, in file order (the official
             matching takes them in this order); ``pred_texts`` is needed only in end-to-end
             mode; ``pred_scores`` (default: all equal) break IoU ties of ``matching="best"``,

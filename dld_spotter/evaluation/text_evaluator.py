@@ -18,18 +18,28 @@ import os
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 
+import shapely
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import create_small_table
+from shapely.geometry.base import BaseGeometry
 
+from ..data.formats import DONT_CARE
 from ..data.lexicons import load_lexicon
 from .cost import scale_histogram
 from .lexicon import Lexicon, correct_text
 from .predictions import instances_to_records
 from .presets import ProtocolPreset, get_preset, preset_for_dataset
-from .protocol import ImageResult, Protocol, accumulate, evaluate_image, to_geometry
+from .protocol import (
+    ImageResult,
+    PolygonLike,
+    Protocol,
+    accumulate,
+    evaluate_image,
+    to_geometry,
+)
 
 __all__ = [
     "TextSpottingEvaluator",
@@ -47,25 +57,36 @@ logger = logging.getLogger(__name__)
 _SHOWN_EXAMPLES = 3
 
 
+def _region(polygons: Sequence[PolygonLike]) -> PolygonLike | BaseGeometry:
+    """An annotation's region: its polygon, or the union of its polygons (a word in parts)."""
+    if len(polygons) == 1:
+        return polygons[0]
+    return shapely.union_all([to_geometry(p) for p in polygons])
+
+
 def _ground_truth(dataset_dict: dict) -> tuple[list, list[str], list[bool]]:
-    """(polygons, texts, ignore flags) of one dataset dict; errors name the image file."""
-    polygons, texts, ignore = [], [], []
+    """(regions, texts, ignore flags) of one dataset dict (as
+    :func:`~dld_spotter.data.load_text_json` reads it); errors name the image file."""
+    regions, texts, ignore = [], [], []
     for k, ann in enumerate(dataset_dict.get("annotations", [])):
+        where = f"{dataset_dict['file_name']}: annotation #{k}"
         segmentation = ann.get("segmentation")
-        if not isinstance(segmentation, list) or len(segmentation) != 1:
+        if not isinstance(segmentation, list) or not segmentation:
             raise ValueError(
-                f"{dataset_dict['file_name']}: annotation #{k} must have exactly one polygon "
-                f"in 'segmentation' ([[x1, y1, ...]]), got {segmentation!r}; fix the dataset JSON"
+                f"{where} must have a list of polygons in 'segmentation' ([[x1, y1, ...], ...]), "
+                f"got {segmentation!r}; fix the dataset JSON"
             )
         if "text" not in ann:
             raise ValueError(
-                f"{dataset_dict['file_name']}: annotation #{k} has no 'text'; "
-                "use '###' with ignore=1 for a don't-care region"
+                f"{where} has no 'text'; use {DONT_CARE!r} with ignore=1 for a don't-care region"
             )
-        polygons.append(segmentation[0])
+        try:
+            regions.append(_region(segmentation))
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}; fix the dataset JSON") from e
         texts.append(ann["text"])
         ignore.append(bool(ann.get("ignore", 0)))
-    return polygons, texts, ignore
+    return regions, texts, ignore
 
 
 def _clean_record(record) -> dict:

@@ -22,7 +22,7 @@ from iopath.common.file_io import PathHandler
 from torch import nn
 
 from ..checkpoint import load_strict
-from ..config import load_config
+from ..config import load_config, resolve_device
 
 __all__ = ["TRAINED", "get", "get_checkpoint_path", "get_config", "get_config_file",
            "load_weights", "save_weights"]
@@ -89,9 +89,11 @@ def get_checkpoint_path(config_path: str) -> str:
 
 def get_config(config_path: str, trained: bool = False, opts: Sequence[str] = ()) -> CfgNode:
     """The config (dld keys added), ``MODEL.WEIGHTS`` set to the shipped weights if
-    ``trained``, then ``opts``."""
+    ``trained``, then ``opts``; on the CPU where CUDA is not available unless ``opts`` set
+    ``MODEL.DEVICE`` (:func:`~dld_spotter.config.resolve_device`)."""
     extra = ["MODEL.WEIGHTS", get_checkpoint_path(config_path)] if trained else []
-    return load_config(get_config_file(config_path), extra + list(opts))
+    opts = extra + list(opts)
+    return resolve_device(load_config(get_config_file(config_path), opts), opts)
 
 
 def save_weights(model: nn.Module, path: str, provenance: dict) -> None:

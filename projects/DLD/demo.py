@@ -29,7 +29,7 @@ import torch
 import tqdm
 from detectron2.utils.logger import setup_logger
 
-from dld_spotter.config import load_config
+from dld_spotter.config import load_config, resolve_device
 from dld_spotter.data.mapper import read_image_or_explain
 from dld_spotter.engine import TextPredictor
 from dld_spotter.engine.signals import sigterm_raises
@@ -120,7 +120,7 @@ def main(argv: List[str] | None = None) -> List[dict]:
     args = parser.parse_args(argv)
     torch.set_flush_denormal(True)  # tiny activations (e.g. fresh BN in eval) stay fast on CPU
 
-    cfg = load_config(args.config_file, args.opts)
+    cfg = resolve_device(load_config(args.config_file, args.opts), args.opts)
     cfg.freeze()
     predictor = TextPredictor(cfg, allow_partial=args.allow_partial)
     paths = expand_inputs(args.input)

@@ -18,7 +18,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from dld_spotter.checkpoint import TextCheckpointer, load_strict
-from dld_spotter.config import load_config
+from dld_spotter.config import load_config, resolve_device
 from dld_spotter.engine import TextSpotterTrainer
 from dld_spotter.engine.signals import sigterm_to_children
 from dld_spotter.files import lock_output_dir
@@ -29,9 +29,9 @@ def setup(args):
     cfg.freeze()
     if not args.eval_only and comm.is_main_process():
         lock_output_dir(cfg.OUTPUT_DIR)  # before default_setup writes config.yaml there
-    default_setup(cfg, args)
+    default_setup(cfg, args)  # config.yaml keeps the configured device, whatever the machine
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="dld_spotter")
-    return cfg
+    return resolve_device(cfg, args.opts)
 
 
 def main(args):

@@ -24,6 +24,7 @@ import re
 from typing import Iterator, List, Optional, Tuple
 
 from .base import (
+    DONT_CARE,
     GroundTruthError,
     ImageGT,
     Word,
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 EXPECTED_LEGACY = ("a record \"x: [[x1 x2 ...]], y: [[y1 y2 ...]], ornt: [u'h'], "
                    "transcriptions: [u'text']\"")
 EXPECTED_COMMAS = "a line 'x1,y1,x2,y2,...,xn,yn,transcription' (at least 3 points)"
-DONT_CARE_MARKS = ("#", "###")
+DONT_CARE_MARKS = ("#", DONT_CARE)
 _RECORD = re.compile(
     r"^\s*x:\s*\[\[(?P<x>[^\]]*)\]\],\s*y:\s*\[\[(?P<y>[^\]]*)\]\],\s*"
     r"ornt:\s*\[(?P<ornt>[^\]]*)\],\s*transcriptions:\s*\[(?P<text>.*)\]\s*$"
