@@ -13,15 +13,20 @@ from detectron2.structures import Boxes, BoxMode, Instances
 from detectron2.utils import comm
 from torch import nn
 
+from ..data.formats import DONT_CARE
 from ..modeling.modes import eval_mode
+from .protocol import Protocol
 
 __all__ = ["annotation_boxes", "care_annotations", "gt_box_readings", "recognition_accuracy"]
 
 
 def care_annotations(dataset_dict: dict) -> list[dict]:
+    """The annotations that are not don't-care under the evaluation's rule
+    (:meth:`Protocol.is_dont_care` without word-spotting rules)."""
+    rule = Protocol()
     return [
         a for a in dataset_dict.get("annotations", [])
-        if not a.get("ignore", 0) and a.get("text", "###") != "###"
+        if not rule.is_dont_care(a.get("text", DONT_CARE), a.get("ignore", 0))
     ]
 
 
