@@ -1,7 +1,7 @@
 """The base-spotter speed benchmark: one measurement of the tiny config, and its table."""
 import os
 
-from tool_modules import REPO, load_tool
+from testing import REPO, load_tool
 
 bench = load_tool("benchmark_spotter")
 

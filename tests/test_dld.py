@@ -11,7 +11,7 @@ from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances, PolygonMasks
 from detectron2.utils.events import EventStorage
-from test_spotter import REPO, _with_synth_root, run_train_net, tiny_opts, training_batches
+from test_text_spotter import REPO, _with_synth_root, run_train_net, tiny_opts, training_batches
 
 from dld_spotter.config import load_config
 from dld_spotter.distill import build_teacher

@@ -9,7 +9,7 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
-from test_spotter import REPO, TINY_OPTS
+from test_text_spotter import REPO, TINY_OPTS
 
 from dld_spotter.charset import IGNORE
 from dld_spotter.config import load_config
@@ -208,7 +208,7 @@ def test_a_generator_error_names_the_scene():
 
 
 def test_heldout_curve_reads_a_runs_evaluations(tmp_path):
-    from tool_modules import load_tool
+    from testing import load_tool
 
     curve = load_tool("heldout_curve")
     (tmp_path / "config.yaml").write_text("SOLVER:\n  IMS_PER_BATCH: 64\n")

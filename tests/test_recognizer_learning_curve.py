@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from tool_modules import load_tool
+from testing import load_tool
 
 from dld_spotter.charset import Charset
 from dld_spotter.data.synth import find_fonts

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from test_evaluation import assert_prh, rect, score
+from test_text_evaluator import assert_prh, rect, score
 
 from dld_spotter.data import load_text_json, register_text_dataset
 from dld_spotter.evaluation import (
@@ -600,7 +600,7 @@ def ic15_dataset(tmp_path):
 
 
 def test_evaluator_uses_metadata_preset_and_lexicon_files(ic15_dataset, tmp_path):
-    from test_evaluation import make_instances
+    from test_text_evaluator import make_instances
 
     evaluator = TextSpottingEvaluator(ic15_dataset, output_dir=str(tmp_path / "out"),
                                       distributed=False)
@@ -708,7 +708,7 @@ def test_cli_as_a_module(tmp_path):
 def test_cli_and_evaluator_read_the_ground_truth_as_the_loader(tmp_path, capsys):
     """One reader: a word annotated in two parts is one ground truth (scored as their union),
     "###" and empty texts are don't-care, in the loader, the evaluator and the CLI alike."""
-    from test_evaluation import make_instances
+    from test_text_evaluator import make_instances
 
     exit_parts = [rect(0, 0, 10, 10), rect(12, 0, 22, 10)]  # one word behind a pole
     gt = {

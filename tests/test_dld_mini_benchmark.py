@@ -4,7 +4,7 @@ import math
 import os
 
 import pytest
-from tool_modules import REPO, load_tool
+from testing import REPO, load_tool
 
 bench = load_tool("dld_mini_benchmark")
 

@@ -19,8 +19,8 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
-from test_spotter import REPO, TINY_OPTS, _with_synth_root, tiny_opts
 from test_stream import SMALL, pretrain_cfg
+from test_text_spotter import REPO, TINY_OPTS, _with_synth_root, tiny_opts
 
 from dld_spotter.checkpoint import TextCheckpointer, UnreadableCheckpoint, load_strict
 from dld_spotter.config import load_config

@@ -8,7 +8,7 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
-from test_spotter import REPO, tiny_opts
+from test_text_spotter import REPO, tiny_opts
 
 from dld_spotter.config import load_config
 from dld_spotter.engine import TextSpotterTrainer
