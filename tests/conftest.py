@@ -1,4 +1,4 @@
-"""Shared fixtures."""
+"""Fixtures shared by the test files (their shared helpers are in testing.py)."""
 import os
 import uuid
 
@@ -26,3 +26,23 @@ def synth_dataset(tmp_path_factory):
         register_text_dataset(name, os.path.join(root, f"{split}.json"), os.path.join(root, split))
         names.append(name)
     return names[0], names[1], root
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(synth_dataset, tmp_path_factory):
+    """A config (every box kept) and the checkpoint of a randomly initialised model of it."""
+    import torch
+    from detectron2.modeling import build_model
+    from testing import TEACHER_TINY, tiny_opts
+
+    from dld_spotter.checkpoint import TextCheckpointer
+    from dld_spotter.config import load_config
+
+    folder = tmp_path_factory.mktemp("weights")
+    cfg = load_config(TEACHER_TINY, tiny_opts(synth_dataset, folder,
+                                              "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+                                              "TEST.DETECTIONS_PER_IMAGE", "8"))
+    torch.manual_seed(0)
+    TextCheckpointer(build_model(cfg), str(folder)).save("model")
+    cfg.MODEL.WEIGHTS = str(folder / "model.pth")
+    return cfg

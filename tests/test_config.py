@@ -10,6 +10,7 @@ import torch
 import yaml
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
+from testing import REPO
 
 from dld_spotter import model_zoo
 from dld_spotter.config import (
@@ -19,8 +20,6 @@ from dld_spotter.config import (
     resolve_device,
 )
 from dld_spotter.modeling import TextSpotter
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # train_net.py's setup on a machine without CUDA (in a child process: default_setup seeds the
 # RNGs and configures loggers for good).

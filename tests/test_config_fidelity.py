@@ -8,11 +8,11 @@ import os
 
 import pytest
 from detectron2.data.transforms import ResizeShortestEdge
+from testing import REPO
 
 from dld_spotter.config import load_config
 from dld_spotter.data.transforms import build_text_test_augmentation
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "configs")
 DATASETS = ("ic13", "ic15", "totaltext")
 PAPER_FILES = sorted(os.path.relpath(p, CONFIGS) for p in

@@ -7,7 +7,7 @@ import torch
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 from detectron2.structures import BoxMode
-from test_text_spotter import REPO, tiny_opts
+from testing import REPO, tiny_opts
 
 from dld_spotter.config import load_config
 from dld_spotter.engine import TextSpotterTrainer

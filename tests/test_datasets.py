@@ -178,3 +178,20 @@ def test_builtin_root_comes_from_the_environment(tmp_path, monkeypatch):
     assert meta.image_root == os.path.join(str(tmp_path), "synth", "train")
     with pytest.raises(FileNotFoundError, match=f"--out {tmp_path}/synth --num-train 2000"):
         text_datasets.DatasetCatalog.get("synth_val")
+
+
+# Non-finite ground truth fails at load, naming the file, the image and the annotation.
+def test_non_finite_coordinates_fail_at_load(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"")
+    for bad in ("NaN", "Infinity"):
+        path = tmp_path / "split.json"
+        path.write_text('{"images": [{"id": 3, "file_name": "a.jpg", "height": 40, "width": 50}],'
+                        ' "annotations": [{"id": 7, "image_id": 3, "text": "Hi", "segmentation":'
+                        f' [[0, 0, 10, 0, 10, {bad}, 0, 10]]}}]}}')
+        with pytest.raises(ValueError, match=r"split.json: annotation 7 \(image 3\).*NaN or "
+                                             "infinite"):
+            load_text_json(str(path), str(tmp_path))
+    path.write_text('{"images": [{"id": 3, "file_name": "a.jpg", "height": NaN, "width": 50}],'
+                    ' "annotations": []}')
+    with pytest.raises(ValueError, match=r"images\[0\] \(id 3\): height nan"):
+        load_text_json(str(path), str(tmp_path))

@@ -11,7 +11,7 @@ from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances, PolygonMasks
 from detectron2.utils.events import EventStorage
-from test_text_spotter import REPO, _with_synth_root, run_train_net, tiny_opts, training_batches
+from testing import REPO, run_train_net, tiny_opts, training_batches, with_synth_root
 
 from dld_spotter.config import load_config
 from dld_spotter.distill import build_teacher
@@ -209,7 +209,7 @@ def test_train_net_two_processes(synth_dataset, teacher_files, tmp_path):
                      "MODEL.DLD.TEACHER.CONFIG", config, "MODEL.DLD.TEACHER.WEIGHTS", weights,
                      "MODEL.WEIGHTS", weights, *DRS_OPTS, "MODEL.DLD.SCALES", "(0.8, 0.5)",
                      "MODEL.DLD.DRS.FLOPS", "[2, 1]")
-    opts = _with_synth_root(opts, synth_dataset[2])
+    opts = with_synth_root(opts, synth_dataset[2])
     opts[opts.index("DATASETS.TEST") + 1] = "()"
     result = run_train_net("--num-gpus", "2", "--config-file", DLD_CONFIG, *opts)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -10,6 +10,7 @@ import pytest
 import scipy.io
 from detectron2.data.catalog import _DatasetCatalog, _MetadataCatalog
 from PIL import Image
+from testing import FIXTURES
 
 from dld_spotter.data import datasets as text_datasets
 from dld_spotter.data import load_lexicon, load_text_json
@@ -26,8 +27,6 @@ from dld_spotter.data.formats import (
     read_totaltext_file,
 )
 from dld_spotter.data.lexicons import lexicon_files, per_image_lexicon
-
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
 
 def fixture(*parts):

@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 from detectron2.data import DatasetCatalog
+from testing import FIXTURES
 
 from dld_spotter.config import load_config
 from dld_spotter.data import MixedTrainingSampler, build_mixed_train_loader, register_text_dataset
@@ -14,7 +15,6 @@ from dld_spotter.data.convert import convert
 from dld_spotter.data.mapper import TextDatasetMapper
 from dld_spotter.engine import trainer as trainer_module
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 SIZES, RATIOS = [3, 50, 10], [1.0, 2.0, 1.0]
 
 

@@ -6,7 +6,7 @@ import uuid
 import pytest
 import torch
 from detectron2.modeling import build_model
-from test_text_spotter import REPO, TINY_OPTS
+from testing import REPO, TINY_OPTS
 
 from dld_spotter import model_zoo
 from dld_spotter.config import load_config

@@ -11,15 +11,13 @@ import pytest
 from detectron2.modeling.backbone import FPN, BottleneckBlock, ResNet
 from detectron2.utils.env import seed_all_rng
 from detectron2.utils.events import EventStorage
+from testing import FIXTURES, REPO
 
 from dld_spotter.config import load_config
 from dld_spotter.data import register_text_dataset
 from dld_spotter.data.convert import convert
 from dld_spotter.data.lexicons import lexicon_files
 from dld_spotter.engine import TextSpotterTrainer
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(REPO, "tests", "fixtures")
 
 # protocol: (teacher config, base resolution S, (images, ground truth, strong lexicons) of the
 #            training and test splits, weak/generic/full lexicon files, lexicon modes of Table 1)

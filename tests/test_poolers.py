@@ -9,12 +9,12 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_roi_heads
 from detectron2.modeling.poolers import ROIPooler, assign_boxes_to_levels
 from detectron2.structures import Boxes
+from testing import REPO
 from torchvision.ops import roi_align
 
 from dld_spotter.config import load_config
 from dld_spotter.modeling.poolers import DeconvROIPooler, RectROIPooler
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STRIDES = (4, 8, 16, 32)
 SCALES = tuple(1.0 / s for s in STRIDES)
 CHANNELS = 3

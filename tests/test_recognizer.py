@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
+from testing import REPO
 from torch import nn
 
 from dld_spotter.charset import EOS, IGNORE, Charset
@@ -17,7 +18,6 @@ from dld_spotter.modeling.recognizer import (
 
 WORDS = ["hello", "World", "text", "DLD", "spot", "2024", "low-res", "Paper"]
 FONT = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def render_word_crops(words, height=32, width=128):

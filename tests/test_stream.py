@@ -1,7 +1,6 @@
 """The synthetic stream and the recognition pre-training: text heights, determinism, word
 crops that map back onto their scene, the legibility floor, the pre-trainer's gradients and
-checkpoint keys, and the trainer's stream loaders."""
-import json
+checkpoint keys, the trainer's stream loaders, and streams that resume with fresh data."""
 import os
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
-from test_text_spotter import REPO, TINY_OPTS
+from testing import REPO, TINY_OPTS, pretrain_cfg
 
 from dld_spotter.charset import IGNORE
 from dld_spotter.config import load_config
@@ -20,6 +19,7 @@ from dld_spotter.data.stream import (
     WordCropStream,
     cut_word_crops,
     first_crops,
+    render_word_crop,
     text_heights,
 )
 from dld_spotter.data.synth import SynthConfig, _image_rng, find_fonts, generate_image
@@ -27,14 +27,6 @@ from dld_spotter.engine import TextSpotterTrainer
 from dld_spotter.modeling import RecognitionPretrainer, TextSpotter
 
 SMALL = SynthConfig(height=192, width=256)
-CROP_OPTS = TINY_OPTS + ["DATASETS.TRAIN", "('synth_stream',)", "DATASETS.TEST", "()",
-                         "INPUT.WORD_CROPS.ENABLED", "True", "INPUT.WORD_CROPS.SIZE", "(32, 128)",
-                         "SOLVER.IMS_PER_BATCH", "8"]
-
-
-def pretrain_cfg(*extra):
-    return load_config(os.path.join(REPO, "configs/synth/pretrain_tiny.yaml"),
-                       CROP_OPTS + list(extra))
 
 
 def test_text_height_of_rotated_rectangles_and_arcs():
@@ -207,20 +199,6 @@ def test_a_generator_error_names_the_scene():
         next(iter(bad))
 
 
-def test_heldout_curve_reads_a_runs_evaluations(tmp_path):
-    from testing import load_tool
-
-    curve = load_tool("heldout_curve")
-    (tmp_path / "config.yaml").write_text("SOLVER:\n  IMS_PER_BATCH: 64\n")
-    rows = [{"iteration": 98, "total_loss": 2.5}, {"iteration": 99, "total_loss": 2.4},
-            {"iteration": 99, "heldout_crops/word_accuracy": 12.5},
-            {"iteration": 199, "total_loss": 1.0, "heldout_crops/word_accuracy": 50.0}]
-    (tmp_path / "metrics.json").write_text("\n".join(json.dumps(r) for r in rows))
-    points = curve.heldout_points(str(tmp_path))
-    assert [(p["crops"], p["accuracy"], p["loss"]) for p in points] == [
-        (6400, 12.5, 2.4), (12800, 50.0, 1.0)]
-
-
 def test_rendered_crops_are_whole_crop_words_deterministic_per_seed():
     cfg = pretrain_cfg("INPUT.WORD_CROPS.SOURCE", "rendered")
     batch = next(iter(TextSpotterTrainer.build_train_loader(cfg)))
@@ -241,3 +219,37 @@ def test_rendered_crops_are_whole_crop_words_deterministic_per_seed():
     cfg.INPUT.WORD_CROPS.SOURCE = "files"
     with pytest.raises(ValueError, match="SOURCE"):
         TextSpotterTrainer.build_train_loader(cfg)
+
+
+# The streams of a resumed training continue with fresh data; iteration 0 is unchanged.
+def test_resumed_streams_continue_with_fresh_data(tmp_path):
+    fonts = find_fonts()[:4]
+    stream = SynthSceneStream(0, "train", "RGB", SMALL, fonts)
+    fresh = stream.scene(0, 0, 0)["image"]
+    assert np.array_equal(fresh, generate_image(np.random.default_rng([0, 2, 0, 0, 0]), fonts,
+                                                SMALL)[0])  # the seeds the shipped weights had
+    stream.start_iter = 7
+    resumed = stream.scene(0, 0, 0)["image"]
+    assert np.array_equal(resumed, generate_image(np.random.default_rng([0, 2, 0, 0, 0, 7]),
+                                                  fonts, SMALL)[0])
+    assert resumed.shape != fresh.shape or not np.array_equal(resumed, fresh)
+
+    cfg = pretrain_cfg("INPUT.WORD_CROPS.SOURCE", "rendered", "OUTPUT_DIR", str(tmp_path))
+    trainer = TextSpotterTrainer(cfg)
+    first = next(iter(trainer.data_loader))
+    image, _ = render_word_crop(np.random.default_rng([0, 2, 0, 0]), find_fonts(), (32, 128),
+                                0.5)
+    assert torch.equal(first[0]["image"],
+                       torch.as_tensor(np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))))
+    trainer.iter = 4
+    trainer.checkpointer.save("model_0000004")
+    resumed = TextSpotterTrainer(cfg)
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == resumed.data_loader.stream.start_iter == 5
+    again = next(iter(resumed.data_loader))
+    assert not torch.equal(again[0]["image"], first[0]["image"])
+    crops = [RenderedCropStream(0, "train", trainer.model.roi_heads.charset, (32, 128), fonts=fonts)
+             for _ in range(2)]
+    crops[1].start_iter = 5
+    fresh, resumed = (first_crops(c, 1)[0]["image"] for c in crops)
+    assert not torch.equal(fresh, resumed)

@@ -1,8 +1,6 @@
 """The base spotter end to end: losses, inference in original coordinates, checkpoints,
 DefaultPredictor, the training entry point (1 and 2 processes, interruption, resume)."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,43 +10,18 @@ from detectron2.data import DatasetCatalog
 from detectron2.engine import DefaultPredictor, HookBase
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
+from testing import REPO, run_train_net, tiny_opts, training_batches, with_synth_root
 
 from dld_spotter.config import load_config
-from dld_spotter.data.mapper import TextDatasetMapper
 from dld_spotter.engine import TextSpotterTrainer
 from dld_spotter.modeling import TextROIHeads, TextSpotter
 from dld_spotter.structures import TextList
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_OPTS = [
-    "MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", "",
-    "INPUT.MIN_SIZE_TRAIN", "(160,)", "INPUT.MAX_SIZE_TRAIN", "224",
-    "INPUT.MIN_SIZE_TEST", "160", "INPUT.MAX_SIZE_TEST", "224",
-    "MODEL.LIGHT_NET.STAGE_CHANNELS", "(16, 32, 48, 64)", "MODEL.LIGHT_NET.STEM_CHANNELS", "16",
-    "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.REC_HEAD.CONV_DIM", "32",
-    "MODEL.REC_HEAD.LSTM_HIDDEN", "32", "MODEL.REC_HEAD.ATTENTION_DIM", "32",
-    "MODEL.ROI_BOX_HEAD.FC_DIM", "64", "MODEL.ROI_MASK_HEAD.CONV_DIM", "32",
-    "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "0", "SOLVER.STEPS", "()",
-    "DATALOADER.NUM_WORKERS", "0", "SEED", "0",
-]
-
-
-def tiny_opts(synth_dataset, output_dir, *extra):
-    train, val, _ = synth_dataset
-    return TINY_OPTS + ["DATASETS.TRAIN", f"('{train}',)", "DATASETS.TEST", f"('{val}',)",
-                        "OUTPUT_DIR", str(output_dir), *extra]
 
 
 @pytest.fixture
 def tiny_cfg(synth_dataset, tmp_path):
     return load_config(os.path.join(REPO, "configs/synth/teacher_tiny.yaml"),
                        tiny_opts(synth_dataset, tmp_path))
-
-
-def training_batches(cfg, n):
-    mapper = TextDatasetMapper(cfg, is_train=True)
-    dicts = DatasetCatalog.get(cfg.DATASETS.TRAIN[0])
-    return [[mapper(dicts[(2 * i + j) % len(dicts)]) for j in range(2)] for i in range(n)]
 
 
 def test_model_is_a_registered_text_spotter(tiny_cfg):
@@ -204,36 +177,19 @@ def test_interrupted_training_is_saved_and_resumes(synth_dataset, tmp_path):
         assert torch.equal(a, b)
 
 
-def run_train_net(*args, timeout=600):
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, os.path.join(REPO, "projects/DLD/train_net.py"), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
-
-
 def test_train_net_two_processes_then_eval_only(synth_dataset, tmp_path):
     config = os.path.join(REPO, "configs/synth/teacher_tiny.yaml")
     opts = tiny_opts(synth_dataset, tmp_path, "SOLVER.MAX_ITER", "4")
     # Registered names exist only in this process: point the children at the files instead.
     root = synth_dataset[2]
     result = run_train_net("--num-gpus", "2", "--config-file", config,
-                           *_with_synth_root(opts, root))
+                           *with_synth_root(opts, root))
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.path.isfile(tmp_path / "model_final.pth")
     assert "e2e_hmean" in result.stdout + result.stderr
     result = run_train_net("--eval-only", "--config-file", config,
-                           *_with_synth_root(opts, root), "MODEL.WEIGHTS",
+                           *with_synth_root(opts, root), "MODEL.WEIGHTS",
                            str(tmp_path / "model_final.pth"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.path.isfile(tmp_path / "inference" / "synth_val" / "text_results.json")
 
-
-def _with_synth_root(opts, root):
-    """Use the built-in synth_train/synth_val names, found under DLD_DATASETS=<root>/.."""
-    os.environ["DLD_DATASETS"] = os.path.dirname(root)
-    link = os.path.join(os.path.dirname(root), "synth")
-    if not os.path.exists(link):
-        os.symlink(root, link)
-    out = list(opts)
-    out[out.index("DATASETS.TRAIN") + 1] = "('synth_train',)"
-    out[out.index("DATASETS.TEST") + 1] = "('synth_val',)"
-    return out
