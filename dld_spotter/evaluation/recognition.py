@@ -20,13 +20,15 @@ from .protocol import Protocol
 __all__ = ["annotation_boxes", "care_annotations", "gt_box_readings", "recognition_accuracy"]
 
 
+# The evaluation's don't-care rule, without word-spotting rules.
+_CARE_RULE = Protocol()
+
+
 def care_annotations(dataset_dict: dict) -> list[dict]:
-    """The annotations that are not don't-care under the evaluation's rule
-    (:meth:`Protocol.is_dont_care` without word-spotting rules)."""
-    rule = Protocol()
+    """The annotations that are not don't-care under :meth:`Protocol.is_dont_care`."""
     return [
         a for a in dataset_dict.get("annotations", [])
-        if not rule.is_dont_care(a.get("text", DONT_CARE), a.get("ignore", 0))
+        if not _CARE_RULE.is_dont_care(a.get("text", DONT_CARE), a.get("ignore", 0))
     ]
 
 
