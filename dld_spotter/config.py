@@ -194,6 +194,8 @@ def add_dld_config(cfg: CN) -> None:
     # Gumbel-softmax temperature tau = TAU_INIT * TAU_DECAY ** epoch (§3.3).
     _C.MODEL.DLD.DRS.TAU_INIT = 5.0
     _C.MODEL.DLD.DRS.TAU_DECAY = 0.965
+    # Images per epoch of that schedule; 0 = the training set's size (the paper's epoch).
+    _C.MODEL.DLD.DRS.EPOCH_IMAGES = 0
     _C.MODEL.DLD.DRS.FLOPS_WEIGHT = 0.1  # gamma of Eq. 4
     # Eq. 2's KL(sum_i h_i y_si, y): "mixture_teacher" = KL(mixture || teacher), the order
     # the paper writes; "teacher_mixture" = KL(teacher || mixture).

@@ -223,6 +223,18 @@ def test_selector_on_the_endless_stream_is_a_clear_error(synth_dataset, teacher_
         TextSpotterTrainer(cfg)
 
 
+@pytest.mark.parametrize("epoch_images", [0, 3])
+def test_temperature_epoch_is_the_set_or_epoch_images(epoch_images, synth_dataset,
+                                                      teacher_files, tmp_path):
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "SOLVER.MAX_ITER", "1",
+                  "MODEL.DLD.DRS.EPOCH_IMAGES", str(epoch_images))
+    trainer = TextSpotterTrainer(cfg)
+    hook = next(h for h in trainer._hooks if isinstance(h, TemperatureHook))
+    set_size = len(DatasetCatalog.get(cfg.DATASETS.TRAIN[0]))
+    assert set_size != 3
+    assert hook.dataset_size == (epoch_images or set_size)
+
+
 @pytest.mark.parametrize("variant, absent, present", [
     ("dld_tiny_drs_only.yaml", {"loss_roi", "loss_con", "loss_seq"}, {"loss_acc", "loss_flops"}),
     ("dld_tiny_skd_only.yaml", {"loss_acc", "loss_flops"}, {"loss_roi", "loss_con", "loss_seq"}),

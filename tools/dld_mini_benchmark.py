@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+PAPER_EPOCHS = 50  # §4.1: the students train 50 epochs
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_NET = os.path.join(ROOT, "projects", "DLD", "train_net.py")
 
@@ -123,6 +124,15 @@ def seconds_per_iteration(out_dir: str) -> float:
     return times[len(times) // 2] if times else float("nan")
 
 
+def temperature_epoch_images(run: Run, a: argparse.Namespace) -> int:
+    """Images per temperature epoch that fit the paper's 50 epochs (§4.1) into a student's
+    ``--student-iters`` iterations."""
+    from dld_spotter.config import load_config
+
+    cfg = load_config(run.config, [*run.opts, *a.opts])
+    return max(1, a.student_iters * cfg.SOLVER.IMS_PER_BATCH // PAPER_EPOCHS)
+
+
 def execute(run: Run, a: argparse.Namespace, out: str, teacher_weights: str,
             test_size: tuple[int, int]) -> dict:
     """Train and/or evaluate one run unless it finished before; its row of results."""
@@ -137,7 +147,8 @@ def execute(run: Run, a: argparse.Namespace, out: str, teacher_weights: str,
         opts = ["OUTPUT_DIR", out_dir, *run.opts]
         if run.student:
             iters = a.student_iters
-            opts += ["MODEL.WEIGHTS", teacher_weights,
+            opts += ["MODEL.DLD.DRS.EPOCH_IMAGES", str(temperature_epoch_images(run, a)),
+                     "MODEL.WEIGHTS", teacher_weights,
                      "MODEL.DLD.TEACHER.CONFIG", a.teacher_config,
                      "MODEL.DLD.TEACHER.WEIGHTS", teacher_weights]
         elif run.train:

@@ -58,7 +58,8 @@ class TeacherHook(HookBase):
 
 class TemperatureHook(HookBase):
     """Sets the selector's Gumbel-softmax temperature before each step:
-    ``tau = tau_init * decay ** epoch``, an epoch being ``dataset_size`` images."""
+    ``tau = tau_init * decay ** epoch``, an epoch being ``dataset_size`` images
+    (``MODEL.DLD.DRS.EPOCH_IMAGES``, else the training set's size)."""
 
     def __init__(self, model, tau_init: float, decay: float, dataset_size: int,
                  ims_per_batch: int):
@@ -106,10 +107,10 @@ def build_dld_hooks(cfg, model) -> list:
                              "temperature decays per epoch (tau = TAU_INIT * TAU_DECAY ** epoch), "
                              "so DLD with a selector needs a finite training set, e.g. "
                              "('synth_train',)")
-        dataset_size = len(get_detection_dataset_dicts(
-            cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS))
         drs = cfg.MODEL.DLD.DRS
-        hooks.append(TemperatureHook(model, drs.TAU_INIT, drs.TAU_DECAY, dataset_size,
+        epoch_images = drs.EPOCH_IMAGES or len(get_detection_dataset_dicts(
+            cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS))
+        hooks.append(TemperatureHook(model, drs.TAU_INIT, drs.TAU_DECAY, epoch_images,
                                      cfg.SOLVER.IMS_PER_BATCH))
         hooks.append(ScaleFlopsHook(cfg, model))
     return hooks
