@@ -52,6 +52,16 @@ def add_text_spotter_config(cfg: CN) -> None:
     _C.MODEL.REC_HEAD.ATTENTION_DIM = 256
     # Inference decoding: 1 = greedy, > 1 = beam search of that width.
     _C.MODEL.REC_HEAD.BEAM_WIDTH = 1
+    # Learning aids, not in the paper (off by default; measured in
+    # docs/benchmarks/recognition_pretraining.md): joint CTC-attention training, a CTC
+    # classifier on the BiLSTM output whose loss (loss_ctc) has this weight; 0 = none.
+    _C.MODEL.REC_HEAD.CTC_WEIGHT = 0.0
+    # Which head reads at inference: "attention" (the paper's decoder) or "ctc" (greedy; needs
+    # CTC_WEIGHT > 0).
+    _C.MODEL.REC_HEAD.READER = "attention"
+    # Scheduled sampling: probability that a training step feeds the decoder its own previous
+    # greedy class instead of the ground truth; 0 = teacher forcing.
+    _C.MODEL.REC_HEAD.SAMPLING_PROB = 0.0
     _C.MODEL.REC_HEAD.LOSS_WEIGHT = 1.0  # lambda_1
     # Training RoIs: the ground-truth boxes, plus (if > 0) up to this many foreground
     # proposals per image whose IoU with their ground truth is >= PROPOSAL_IOU.
@@ -87,6 +97,10 @@ def add_text_spotter_config(cfg: CN) -> None:
     _C.INPUT.TEXT_AUG.BRIGHTNESS = 0.3
     _C.INPUT.TEXT_AUG.CONTRAST = 0.3
     _C.INPUT.TEXT_AUG.SATURATION = 0.3
+    # Learning aids of the recognizer, not in the paper (0 = off): the image made grey, then
+    # inverted (light ink on dark <-> dark on light), each with this probability.
+    _C.INPUT.TEXT_AUG.GRAY_PROB = 0.0
+    _C.INPUT.TEXT_AUG.INVERT_PROB = 0.0
 
     # --- Word crops (the recognizer's pre-training, META_ARCHITECTURE "RecognitionPretrainer") --
     # Cut each legible word of every augmented training scene into its own canvas of SIZE

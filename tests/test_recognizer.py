@@ -13,6 +13,8 @@ from dld_spotter.config import load_config
 from dld_spotter.modeling.recognizer import (
     AttentionRecognizer,
     build_recognizer,
+    ctc_greedy,
+    ctc_loss,
     recognition_loss,
 )
 
@@ -61,7 +63,7 @@ def test_recognizer_overfits_word_crops():
     accuracy = 0.0
     for step in range(400):
         model.train()
-        loss = model.rec.loss(model.stem(crops), targets)
+        loss = model.rec.losses(model.stem(crops), targets)["loss_rec"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -163,3 +165,89 @@ def test_recognition_loss_ignores_padding_and_dont_care():
     assert logits.grad[1].abs().sum() == 0 and logits.grad[0, 3].abs().sum() == 0
     all_ignored = recognition_loss(logits, torch.full((2, 4), IGNORE))
     assert all_ignored.item() == 0.0 and all_ignored.requires_grad
+
+
+def test_ctc_loss_by_hand():
+    """Two frames, blank and 'a': "a" is read by (a, a), (a, -) and (-, a)."""
+    p = torch.tensor([[[0.3, 0.7], [0.6, 0.4]]])  # (N=1, L=2, K=2): frame 1 likes 'a'
+    expected = -torch.log(p[0, 0, 1] * p[0, 1, 1] + p[0, 0, 1] * p[0, 1, 0]
+                          + p[0, 0, 0] * p[0, 1, 1])
+    log_probs = p.log().requires_grad_()
+    targets = torch.tensor([[1, EOS, IGNORE]])
+    assert torch.allclose(ctc_loss(log_probs, targets), expected, atol=1e-5)
+    # a don't-care row (all IGNORE) is not scored; per-character mean over the scored rows
+    two = torch.cat([log_probs, log_probs.detach().flip(1)])
+    assert torch.allclose(ctc_loss(two, torch.tensor([[1, EOS, IGNORE], [IGNORE] * 3])),
+                          expected, atol=1e-5)
+    none = ctc_loss(log_probs, torch.full((1, 3), IGNORE))
+    assert none.item() == 0.0 and none.requires_grad
+
+
+def test_ctc_greedy_merges_repeats_and_drops_blanks():
+    frames = torch.tensor([[1, 1, 0, 1, 2, 2, 0, 3], [0] * 8, [1, 2, 1, 2, 1, 2, 1, 2]])
+    log_probs = torch.nn.functional.one_hot(frames, 4).float().mul(5).log_softmax(-1)
+    decoded = ctc_greedy(log_probs, seq_length=5)
+    assert decoded.ids.tolist() == [[1, 1, 2, 3, EOS], [EOS] * 5, [1, 2, 1, 2, EOS]]
+    assert torch.allclose(decoded.log_probs, log_probs.max(-1).values.sum(1))
+    assert (decoded.lengths == 8).all() and bool((decoded.scores <= 1).all())
+
+
+def test_joint_ctc_gradients_and_reader():
+    """loss_ctc trains the encoder and the CTC classifier, never the decoder; loss_rec never
+    the CTC classifier; the CTC reader needs the classifier."""
+    torch.manual_seed(4)
+    charset = Charset("abcde", max_length=6)
+    rec = make_recognizer(charset, channels=16, ctc_weight=0.5).train()
+    feats = torch.randn(3, 16, 8, 32)
+    targets, _ = charset.encode_batch(["abc", "e", "dd"])
+    losses = rec.losses(feats, targets)
+    assert tuple(losses) == rec.loss_names == ("loss_rec", "loss_ctc")
+    for name, reaches, spared in (("loss_ctc", rec.ctc, rec.decoder),
+                                  ("loss_rec", rec.decoder, rec.ctc)):
+        rec.zero_grad()
+        losses[name].backward(retain_graph=True)
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in reaches.parameters())
+        assert all(p.grad is None or p.grad.abs().sum() == 0 for p in spared.parameters())
+        assert rec.encoder.convs[0].weight.grad.abs().sum() > 0
+    # loss_ctc is the weight times ctc_loss
+    rec.eval()
+    with torch.no_grad():
+        enc = rec.encode(feats)
+        expected = 0.5 * ctc_loss(rec.ctc_log_probs(enc), targets)
+        assert torch.allclose(rec.losses(feats, targets)["loss_ctc"], expected)
+        ctc = rec.decode(feats, reader="ctc")
+        assert torch.equal(ctc.ids, ctc_greedy(rec.ctc_log_probs(enc), charset.seq_length).ids)
+    with pytest.raises(ValueError, match="CTC_WEIGHT"):
+        make_recognizer(charset, channels=16, reader="ctc")
+    with pytest.raises(ValueError, match="CTC classifier"):
+        make_recognizer(charset, channels=16).decode(feats, reader="ctc")
+    assert "loss_ctc" not in make_recognizer(charset, channels=16).losses(feats, targets)
+
+
+def test_scheduled_sampling_feeds_the_decoders_own_greedy_classes():
+    torch.manual_seed(5)
+    charset = Charset("abcde", max_length=6)
+    rec = make_recognizer(charset, channels=16).eval()
+    enc = rec.encode(torch.randn(4, 16, 8, 32))
+    one, _ = charset.encode_batch(["abc", "de", "a", "eeee"])
+    other, _ = charset.encode_batch(["ddd", "ab", "c", "bcda"])
+    with torch.no_grad():
+        sampled = [rec.decoder(enc, t, sampling_prob=1.0) for t in (one, other)]
+        forced = [rec.decoder(enc, t) for t in (one, other)]
+        greedy = rec.decoder.greedy(enc)
+    # always its own classes: the targets no longer matter, and it reads as greedy decoding
+    assert torch.allclose(sampled[0], sampled[1]) and not torch.allclose(forced[0], forced[1])
+    steps = sampled[0].shape[1]
+    ids = sampled[0].argmax(-1)
+    for n in range(4):
+        upto = min(int(greedy.lengths[n]), steps)
+        assert torch.equal(ids[n, :upto], greedy.ids[n, :upto])
+    # a training-only aid: evaluation-mode losses are teacher-forced
+    aided = make_recognizer(charset, channels=16, sampling_prob=1.0)
+    aided.load_state_dict(rec.state_dict())
+    feats = torch.randn(2, 16, 8, 32)
+    with torch.no_grad():
+        assert torch.allclose(aided.eval().losses(feats, one[:2])["loss_rec"],
+                              rec.losses(feats, one[:2])["loss_rec"])
+    with pytest.raises(ValueError, match="SAMPLING_PROB"):
+        make_recognizer(charset, channels=16, sampling_prob=1.5)

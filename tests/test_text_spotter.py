@@ -112,6 +112,27 @@ def test_inference_returns_texts_in_original_coordinates(tiny_cfg):
     assert len(subset.pred_texts) == len(subset)
 
 
+def test_ctc_aid_trains_with_the_spotter_and_reads_its_detections(tiny_cfg):
+    cfg = tiny_cfg.clone()
+    cfg.MODEL.REC_HEAD.CTC_WEIGHT = 0.5
+    cfg.MODEL.REC_HEAD.READER = "ctc"
+    cfg.MODEL.REC_HEAD.SAMPLING_PROB = 0.5
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    with EventStorage():
+        losses = model(training_batches(cfg, 1)[0])
+    assert {"loss_rec", "loss_ctc"} <= set(losses) and losses["loss_ctc"].item() > 0
+    losses["loss_ctc"].backward()
+    recognizer = model.roi_heads.recognizer
+    assert recognizer.ctc.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in recognizer.decoder.parameters())
+    out = predict(model.eval(), torch.randint(0, 255, (3, 160, 224), dtype=torch.uint8),
+                  160, 224)
+    assert len(out) > 0 and len(out.pred_texts) == len(out)
+    assert ((out.text_scores >= 0) & (out.text_scores <= 1)).all()
+
+
 def test_checkpoint_round_trip_gives_identical_predictions(tiny_cfg, tmp_path):
     cfg = tiny_cfg.clone()
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0

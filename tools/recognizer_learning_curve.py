@@ -7,7 +7,12 @@
 Trains the config's recognizer (``MODEL.REC_HEAD``, ``MODEL.TEXT``) alone, at the config's
 recognizer learning rate (``SOLVER.BASE_LR x SOLVER.REC_LR_FACTOR``, AdamW), on upright word
 crops rendered with the synthetic set's fonts and words (``--random-string-prob`` of them
-random strings), and prints greedy word accuracy on held-out crops as it goes.
+random strings), and prints greedy word accuracy on held-out crops as it goes: of the
+attention decoder and, with ``MODEL.REC_HEAD.CTC_WEIGHT`` > 0, of the CTC reader. The
+config's photometric learning aids (``INPUT.TEXT_AUG.GRAY_PROB`` / ``INVERT_PROB``) apply to
+the training crops, never to the held-out ones; ``MODEL.REC_HEAD.SAMPLING_PROB`` to training.
+
+    .venv/bin/python tools/recognizer_learning_curve.py --steps 1600 MODEL.REC_HEAD.CTC_WEIGHT 0.5
 
 The input stands in for ideal backbone features: each crop is rendered at ``stride x`` the
 RoI size and folded into ``(3 * stride**2, Hr, Wr)`` (pixel unshuffle), so that every RoI cell
@@ -24,25 +29,34 @@ from typing import List, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from detectron2.data import transforms as T
 
 from dld_spotter.charset import Charset, build_charset
 from dld_spotter.config import load_config
 from dld_spotter.data.stream import render_word_crop
 from dld_spotter.data.synth import find_fonts
+from dld_spotter.data.transforms import build_photometric_aids
 from dld_spotter.modeling.recognizer import build_recognizer
 
 INKS = ("random", "white", "grey")
 
 
 def word_crops(rng: np.random.Generator, fonts: Sequence[str], num: int, size: Tuple[int, int],
-               random_string_prob: float, ink: str = "random"
-               ) -> Tuple[torch.Tensor, List[str]]:
+               random_string_prob: float, ink: str = "random",
+               aids: Sequence[T.Augmentation] = ()) -> Tuple[torch.Tensor, List[str]]:
     """``num`` crops of :func:`~dld_spotter.data.stream.render_word_crop` (a random word in a
-    random font filling ``size`` = (H, W)): ``(num, 3, H, W)`` in [-1, 1] and the words."""
+    random font filling ``size`` = (H, W)), each through the augmentations ``aids``:
+    ``(num, 3, H, W)`` in [-1, 1] and the words."""
     if ink not in INKS:
         raise ValueError(f"ink must be one of {INKS}, got {ink!r}")
     pairs = [render_word_crop(rng, fonts, size, random_string_prob, ink) for _ in range(num)]
-    crops = np.stack([image.transpose(2, 0, 1) for image, _ in pairs]) / 127.5 - 1.0
+    augment = T.AugmentationList(list(aids))
+    images = []
+    for image, _ in pairs:
+        augmented = T.AugInput(image)
+        augment(augmented)
+        images.append(augmented.image.transpose(2, 0, 1))
+    crops = np.stack(images) / 127.5 - 1.0
     return torch.tensor(crops, dtype=torch.float32), [word for _, word in pairs]
 
 
@@ -80,34 +94,40 @@ def main(argv: Sequence[str] | None = None) -> None:
     recognizer = build_recognizer(cfg, 3 * args.stride**2).train()
     lr = cfg.SOLVER.BASE_LR * cfg.SOLVER.REC_LR_FACTOR
     optimizer = torch.optim.AdamW(recognizer.parameters(), lr=lr, weight_decay=0.0)
+    aids = build_photometric_aids(cfg)
     fonts = find_fonts()[: args.num_fonts or None]
     rng = np.random.default_rng(args.seed)
     val_crops, val_words = word_crops(np.random.default_rng(args.seed + 1), fonts, args.val,
                                       size, args.random_string_prob, args.ink)
     val_inputs = F.pixel_unshuffle(val_crops, args.stride)
 
-    print(f"{args.config_file}: RoI {hr}x{wr} from {size[0]}x{size[1]} crops, lr {lr:g}, "
-          f"batch {args.batch}, {len(fonts)} fonts")
-    print(f"| {'step':>5} | {'samples':>7} | {'loss':>6} | {'word acc %':>10} | {'s/step':>6} |")
-    print("|------:|--------:|-------:|-----------:|-------:|")
+    readers = ["attention"] + (["ctc"] if recognizer.ctc is not None else [])
+    print(f"{args.config_file} {' '.join(args.opts)}: RoI {hr}x{wr} from {size[0]}x{size[1]} "
+          f"crops, lr {lr:g}, batch {args.batch}, {len(fonts)} fonts, aids "
+          f"{[type(a).__name__ for a in aids]}")
+    print("| step | samples | loss | " + " | ".join(f"{r} word acc %" for r in readers)
+          + " | s/step |")
+    print("|---:|---:|---:|" + "---:|" * len(readers) + "---:|")
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
         crops, words = word_crops(rng, fonts, args.batch, size, args.random_string_prob,
-                                  args.ink)
+                                  args.ink, aids)
         targets, _ = charset.encode_batch(words)
-        loss = recognizer.loss(F.pixel_unshuffle(crops, args.stride), targets)
+        loss = sum(recognizer.losses(F.pixel_unshuffle(crops, args.stride), targets).values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         if step % args.every == 0 or step == args.steps:
             recognizer.eval()
             with torch.no_grad():
-                predictions = charset.decode_batch(recognizer.decode(val_inputs, 1).ids)
+                accuracies = [100 * word_accuracy(charset.decode_batch(
+                    recognizer.decode(val_inputs, 1, reader).ids), val_words, charset)
+                    for reader in readers]
             recognizer.train()
-            accuracy = 100 * word_accuracy(predictions, val_words, charset)
             seconds = (time.perf_counter() - start) / step
-            print(f"| {step:>5} | {step * args.batch:>7} | {loss.item():>6.3f} | "
-                  f"{accuracy:>10.1f} | {seconds:>6.2f} |", flush=True)
+            print(f"| {step} | {step * args.batch} | {loss.item():.3f} | "
+                  + " | ".join(f"{a:.1f}" for a in accuracies) + f" | {seconds:.2f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ can follow the image through ``TransformList.apply_coords``:
 1. :class:`InstanceAwareCrop`: a random crop whose borders never cut a word;
 2. a random rotation in ``[-angle, angle]`` on an expanded canvas (no text leaves the image);
 3. :class:`RandomShortestEdgeScale`: shorter side drawn in ``scale_range`` x the base size;
-4. :class:`ColorJitter`: random brightness, contrast and saturation.
+4. :class:`ColorJitter`: random brightness, contrast and saturation;
+5. (learning aids of the recognizer, not in the paper, off by default) :class:`RandomGray`
+   and :class:`RandomInvert`: the image made grey, the image inverted.
 """
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ __all__ = [
     "RandomShortestEdgeScale",
     "ColorJitter",
     "ColorJitterTransform",
+    "RandomGray",
+    "RandomInvert",
+    "build_photometric_aids",
     "build_text_train_augmentation",
     "build_text_test_augmentation",
 ]
@@ -32,6 +37,12 @@ _GRAY_WEIGHTS = {
     "RGB": (0.299, 0.587, 0.114),
     "L": (1.0,),
 }
+
+
+def _check_format(image_format: str) -> None:
+    if image_format not in _GRAY_WEIGHTS:
+        raise ValueError(f"colour augmentations support INPUT.FORMAT in "
+                         f"{sorted(_GRAY_WEIGHTS)}, got {image_format!r}")
 
 
 def _free_borders(lo: np.ndarray, hi: np.ndarray, size: int) -> np.ndarray:
@@ -176,11 +187,7 @@ class ColorJitter(T.Augmentation):
         prob: float = 1.0,
         image_format: str = "BGR",
     ):
-        if image_format not in _GRAY_WEIGHTS:
-            raise ValueError(
-                f"ColorJitter supports INPUT.FORMAT in {sorted(_GRAY_WEIGHTS)}, "
-                f"got {image_format!r}"
-            )
+        _check_format(image_format)
         super().__init__()
         self._init(locals())
 
@@ -194,13 +201,61 @@ class ColorJitter(T.Augmentation):
         return ColorJitterTransform(b, c, s, _GRAY_WEIGHTS[self.image_format])
 
 
+class RandomGray(T.Augmentation):
+    """With probability ``prob``, replace every channel by the image's luma
+    (:class:`ColorJitterTransform` at saturation 0); ``image_format`` as :class:`ColorJitter`."""
+
+    def __init__(self, prob: float, image_format: str = "BGR"):
+        _check_format(image_format)
+        super().__init__()
+        self._init(locals())
+
+    def get_transform(self, image: np.ndarray) -> T.Transform:
+        if self._rand_range() >= self.prob:
+            return T.NoOpTransform()
+        return ColorJitterTransform(1.0, 1.0, 0.0, _GRAY_WEIGHTS[self.image_format])
+
+
+def _invert(image: np.ndarray) -> np.ndarray:
+    if image.dtype != np.uint8:
+        raise TypeError(f"RandomInvert expects uint8 images, got {image.dtype}")
+    return 255 - image
+
+
+class RandomInvert(T.Augmentation):
+    """With probability ``prob``, invert a uint8 image (``255 - x``): light ink on dark
+    becomes dark on light. Coordinates unchanged."""
+
+    def __init__(self, prob: float):
+        super().__init__()
+        self._init(locals())
+
+    def get_transform(self, image: np.ndarray) -> T.Transform:
+        if self._rand_range() >= self.prob:
+            return T.NoOpTransform()
+        return T.ColorTransform(_invert)
+
+
+def build_photometric_aids(cfg: CfgNode) -> List[T.Augmentation]:
+    """The recognizer's photometric learning aids of ``cfg.INPUT.TEXT_AUG`` that are on:
+    :class:`RandomGray` (``GRAY_PROB``), then :class:`RandomInvert` (``INVERT_PROB``)."""
+    aug = cfg.INPUT.TEXT_AUG
+    aids = []
+    if aug.GRAY_PROB > 0:
+        aids.append(RandomGray(aug.GRAY_PROB, cfg.INPUT.FORMAT))
+    if aug.INVERT_PROB > 0:
+        aids.append(RandomInvert(aug.INVERT_PROB))
+    return aids
+
+
 def build_text_train_augmentation(cfg: CfgNode, base_size: int = 0) -> List[T.Augmentation]:
     """The training augmentations of §4.1, from ``cfg.INPUT.TEXT_AUG``, around the base
     resolution ``base_size`` (0: ``INPUT.MIN_SIZE_TRAIN``; the cap ``MAX_SIZE_TRAIN`` scales
     with it).
 
-    Order: crop, rotation (on the full-resolution image), scale, colour — so the final
-    shorter side follows ``SCALE_RANGE`` whatever the rotation added to the canvas.
+    Order: crop, rotation (on the full-resolution image), scale, colour, then the
+    photometric aids (:func:`build_photometric_aids`) — so the final shorter side follows
+    ``SCALE_RANGE`` whatever the rotation added to the canvas.
     """
     aug = cfg.INPUT.TEXT_AUG
     base, max_size = _base_and_cap(base_size, cfg.INPUT.MIN_SIZE_TRAIN[-1],
@@ -215,6 +270,7 @@ def build_text_train_augmentation(cfg: CfgNode, base_size: int = 0) -> List[T.Au
         ColorJitter(
             aug.BRIGHTNESS, aug.CONTRAST, aug.SATURATION, aug.COLOR_PROB, cfg.INPUT.FORMAT
         ),
+        *build_photometric_aids(cfg),
     ]
 
 

@@ -1,5 +1,8 @@
 """The recognition branch of §3.2: masked RoI features -> six convs -> BiLSTM -> attention
-decoder (teacher forcing in training; greedy or beam-search decoding at inference).
+decoder (teacher forcing in training; greedy or beam-search decoding at inference), with two
+learning aids that are not in the paper, both off by default: a CTC classifier on the BiLSTM
+output trained jointly with the decoder (Kim, Hori & Watanabe 2017; also a reader of its own),
+and scheduled sampling of the decoder's inputs (Bengio et al. 2015).
 
 Shapes: ``N`` RoIs, ``C`` channels, ``(Hr, Wr)`` the RoI size (8, 32), ``L = Wr`` encoder
 steps, ``T`` decoding steps (max length + EOS), ``K`` classes (EOS + characters).
@@ -7,7 +10,7 @@ steps, ``T`` decoding steps (max length + EOS), ``K`` classes (EOS + characters)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +20,8 @@ from detectron2.utils.registry import Registry
 from torch import nn
 
 from ..charset import EOS, IGNORE, build_charset
+
+READERS = ("attention", "ctc")
 
 REC_HEAD_REGISTRY = Registry("REC_HEAD")
 REC_HEAD_REGISTRY.__doc__ = """
@@ -31,8 +36,10 @@ class Decoded:
 
     Attributes:
         ids: ``(N, T)`` class indices, EOS-terminated (EOS-padded after the end).
-        log_probs: ``(N,)`` sum of the log-probabilities of the decoded classes up to EOS.
-        lengths: ``(N,)`` number of decoded steps, EOS included.
+        log_probs: ``(N,)`` sum of the log-probabilities of the decoded classes up to EOS
+            (of a CTC reading: of every frame's best class).
+        lengths: ``(N,)`` number of decoded steps, EOS included (of a CTC reading: the
+            encoder's frames ``L``).
     """
 
     ids: torch.Tensor
@@ -134,14 +141,18 @@ class AttentionDecoder(nn.Module):
         state = self.cell(torch.cat([self.embed(prev), context], dim=1), state)
         return self.classifier(torch.cat([state, context], dim=1)), state, weights, context
 
-    def forward(self, enc: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(self, enc: torch.Tensor, targets: torch.Tensor,
+                sampling_prob: float = 0.0) -> torch.Tensor:
         """Teacher forcing: targets ``(N, T)`` -> logits ``(N, T, K)``."""
-        return self.teacher_forced(enc, targets)[0]
+        return self.teacher_forced(enc, targets, sampling_prob)[0]
 
-    def teacher_forced(self, enc: torch.Tensor, targets: torch.Tensor
+    def teacher_forced(self, enc: torch.Tensor, targets: torch.Tensor,
+                       sampling_prob: float = 0.0
                        ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Teacher forcing on targets ``(N, T)``: logits ``(N, T, K)``, attention weights
-        ``(N, T, L)`` and glimpses ``(N, T, E)`` of every step."""
+        ``(N, T, L)`` and glimpses ``(N, T, E)`` of every step. With ``sampling_prob`` > 0
+        (scheduled sampling), each step's input is, with that probability per RoI, the
+        decoder's own previous greedy class instead of the ground truth."""
         state, keys = self.start(enc)
         prev = torch.full_like(targets[:, 0], self.bos)
         steps = []
@@ -149,6 +160,9 @@ class AttentionDecoder(nn.Module):
             step_logits, state, weights, context = self.step(enc, keys, state, prev, t)
             steps.append((step_logits, weights, context))
             prev = targets[:, t].clamp(min=EOS)  # IGNORE positions feed EOS (never scored)
+            if sampling_prob > 0:
+                own = torch.rand(prev.shape, device=prev.device) < sampling_prob
+                prev = torch.where(own, step_logits.detach().argmax(dim=1), prev)
         logits, weights, glimpses = (torch.stack(x, dim=1) for x in zip(*steps))
         return logits, weights, glimpses
 
@@ -216,20 +230,36 @@ class AttentionDecoder(nn.Module):
 class AttentionRecognizer(nn.Module):
     """Reads ``(N, C, Hr, Wr)`` masked RoI features (``F_roi``) into character sequences.
 
-    The BiLSTM output ``(N, Wr, 2 * hidden)`` is ``F_con`` of the paper's Eq. 8.
+    The BiLSTM output ``(N, Wr, 2 * hidden)`` is ``F_con`` of the paper's Eq. 8. With
+    ``ctc_weight`` > 0 a linear CTC classifier on it (class 0, EOS, is the blank) trains
+    with the decoder; ``reader="ctc"`` then reads with it (greedy) instead of the decoder.
     """
 
     @configurable
     def __init__(self, *, in_channels: int, roi_size: Tuple[int, int], num_classes: int,
                  seq_length: int, conv_dim: int = 256, num_conv: int = 6, norm: str = "BN",
                  lstm_hidden: int = 256, lstm_layers: int = 1, embed_dim: int = 128,
-                 attention_dim: int = 256, beam_width: int = 1, instance_norm: bool = False):
+                 attention_dim: int = 256, beam_width: int = 1, instance_norm: bool = False,
+                 ctc_weight: float = 0.0, reader: str = "attention",
+                 sampling_prob: float = 0.0):
         super().__init__()
+        if reader not in READERS:
+            raise ValueError(f"MODEL.REC_HEAD.READER must be one of {READERS}, got {reader!r}")
+        if reader == "ctc" and not ctc_weight > 0:
+            raise ValueError("MODEL.REC_HEAD.READER 'ctc' reads with the CTC classifier, "
+                             "which only trains with MODEL.REC_HEAD.CTC_WEIGHT > 0")
+        if reader == "ctc" and beam_width != 1:
+            raise ValueError("the CTC reader decodes greedily: set MODEL.REC_HEAD.BEAM_WIDTH 1")
+        if not 0.0 <= sampling_prob <= 1.0:
+            raise ValueError(f"MODEL.REC_HEAD.SAMPLING_PROB must be in [0, 1], got "
+                             f"{sampling_prob}")
         self.encoder = SequenceEncoder(in_channels, conv_dim, num_conv, norm, roi_size[0],
                                        lstm_hidden, lstm_layers, instance_norm)
         self.decoder = AttentionDecoder(self.encoder.out_channels, num_classes, lstm_hidden,
                                         embed_dim, attention_dim, seq_length, roi_size[1])
-        self.beam_width = beam_width
+        self.ctc = nn.Linear(self.encoder.out_channels, num_classes) if ctc_weight > 0 else None
+        self.beam_width, self.ctc_weight, self.reader = beam_width, ctc_weight, reader
+        self.sampling_prob = sampling_prob
 
     @classmethod
     def from_config(cls, cfg, in_channels: int):
@@ -249,6 +279,9 @@ class AttentionRecognizer(nn.Module):
             "attention_dim": rec.ATTENTION_DIM,
             "beam_width": rec.BEAM_WIDTH,
             "instance_norm": rec.INSTANCE_NORM,
+            "ctc_weight": rec.CTC_WEIGHT,
+            "reader": rec.READER,
+            "sampling_prob": rec.SAMPLING_PROB,
         }
 
     def encode(self, roi_features: torch.Tensor) -> torch.Tensor:
@@ -259,15 +292,39 @@ class AttentionRecognizer(nn.Module):
         """Teacher-forced logits ``(N, T, K)`` for targets ``(N, T)``."""
         return self.decoder(self.encode(roi_features), targets)
 
-    def loss(self, roi_features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean per-character cross-entropy; IGNORE positions do not count."""
+    def losses(self, roi_features: torch.Tensor, targets: torch.Tensor
+               ) -> Dict[str, torch.Tensor]:
+        """``loss_rec``: the decoder's mean per-character cross-entropy (IGNORE positions do
+        not count; scheduled sampling in training); ``loss_ctc`` (with a CTC classifier):
+        ``ctc_weight`` times the CTC loss of the same targets."""
         targets = trim_targets(targets)
-        return recognition_loss(self.logits(roi_features, targets), targets)
+        enc = self.encode(roi_features)
+        sampling = self.sampling_prob if self.training else 0.0
+        losses = {"loss_rec": recognition_loss(self.decoder(enc, targets, sampling), targets)}
+        if self.ctc is not None:
+            losses["loss_ctc"] = self.ctc_weight * ctc_loss(self.ctc_log_probs(enc), targets)
+        return losses
 
-    def decode(self, roi_features: torch.Tensor, beam_width: int | None = None) -> Decoded:
-        """Greedy (width 1) or beam-search decoding of ``(N, C, Hr, Wr)`` features."""
+    @property
+    def loss_names(self) -> Tuple[str, ...]:
+        """The keys of :meth:`losses`."""
+        return ("loss_rec",) + (("loss_ctc",) if self.ctc is not None else ())
+
+    def ctc_log_probs(self, enc: torch.Tensor) -> torch.Tensor:
+        """``F_con`` ``(N, L, E)`` -> the CTC classifier's log-probabilities ``(N, L, K)``."""
+        return self.ctc(enc).log_softmax(dim=-1)
+
+    def decode(self, roi_features: torch.Tensor, beam_width: int | None = None,
+               reader: str | None = None) -> Decoded:
+        """Greedy (width 1) or beam-search decoding of ``(N, C, Hr, Wr)`` features by the
+        attention decoder, or greedy CTC decoding (``reader`` "ctc"; default: the
+        configured reader)."""
         width = beam_width or self.beam_width
         enc = self.encode(roi_features)
+        if (reader or self.reader) == "ctc":
+            if self.ctc is None:
+                raise ValueError("this recognizer has no CTC classifier (CTC_WEIGHT 0)")
+            return ctc_greedy(self.ctc_log_probs(enc), self.decoder.seq_length)
         if width == 1:
             return self.decoder.greedy(enc)
         return self.decoder.beam_search(enc, width)[0]
@@ -286,6 +343,37 @@ def recognition_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     if not bool((targets != IGNORE).any()):
         return logits.sum() * 0.0
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+
+
+def ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """CTC loss of ``(N, L, K)`` log-probabilities (blank = class 0, EOS) on ``(N, T)``
+    targets: each scored row's characters (EOS and IGNORE dropped), the loss per target
+    character averaged over the rows; 0 if no row is scored."""
+    scored = (targets != IGNORE).any(dim=1)
+    if not bool(scored.any()):
+        return log_probs.sum() * 0.0
+    targets, log_probs = targets[scored], log_probs[scored]
+    chars = targets > EOS
+    input_lengths = torch.full((len(targets),), log_probs.shape[1], dtype=torch.long)
+    return F.ctc_loss(log_probs.transpose(0, 1), targets[chars], input_lengths,
+                      chars.sum(dim=1), blank=EOS, zero_infinity=True)
+
+
+def ctc_greedy(log_probs: torch.Tensor, seq_length: int) -> Decoded:
+    """Greedy CTC decoding of ``(N, L, K)`` log-probabilities: each frame's best class,
+    repeats merged, blanks (EOS) dropped, EOS-padded to ``seq_length`` (at most
+    ``seq_length - 1`` characters)."""
+    best_lp, best = log_probs.max(dim=2)
+    previous = F.pad(best[:, :-1], (1, 0), value=EOS)
+    keep = (best != EOS) & (best != previous)
+    position = keep.cumsum(dim=1) - 1
+    keep &= position < seq_length - 1
+    n, frames = best.shape
+    ids = torch.full((n, seq_length), EOS, dtype=torch.long, device=best.device)
+    rows = torch.arange(n, device=best.device)[:, None].expand_as(best)
+    ids[rows[keep], position[keep]] = best[keep]
+    lengths = torch.full((n,), frames, dtype=torch.long, device=best.device)
+    return Decoded(ids, best_lp.sum(dim=1), lengths)
 
 
 def build_recognizer(cfg, in_channels: int) -> nn.Module:

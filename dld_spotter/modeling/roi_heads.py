@@ -108,8 +108,8 @@ class TextROIHeads(StandardROIHeads):
         proposals: List[Instances],
         targets: Optional[List[Instances]] = None,
     ) -> Tuple[List[Instances], Dict[str, torch.Tensor]]:
-        """``StandardROIHeads.forward``, plus ``loss_rec`` in training (inference reads text
-        in :meth:`forward_with_given_boxes`)."""
+        """``StandardROIHeads.forward``, plus ``loss_rec`` (and ``loss_ctc``) in training
+        (inference reads text in :meth:`forward_with_given_boxes`)."""
         instances, losses = super().forward(images, features, proposals, targets)
         if self.training:
             rois = self.recognition_rois(instances, targets)
@@ -194,10 +194,11 @@ class TextROIHeads(StandardROIHeads):
             get_event_storage().put_scalar("rec_head/num_rois", num_rois / max(len(instances), 1))
             if num_rois == 0:  # keep every parameter in the graph (DDP)
                 zero = sum(p.sum() for p in self.recognizer.parameters()) * 0.0
-                return {"loss_rec": zero}
+                return {name: zero for name in self.recognizer.loss_names}
             targets = cat([x.gt_texts for x in instances], dim=0)
-            loss = self.recognizer.loss(self.masked_roi_features(features, instances), targets)
-            return {"loss_rec": loss * self.rec_loss_weight}
+            losses = self.recognizer.losses(self.masked_roi_features(features, instances),
+                                            targets)
+            return {k: v * self.rec_loss_weight for k, v in losses.items()}
 
         if num_rois == 0:
             decoded_texts, scores = [], torch.zeros(0)
