@@ -1,4 +1,5 @@
 """The miniature benchmark's bookkeeping: run folders, time per iteration, the targets."""
+import argparse
 import json
 import math
 import os
@@ -85,3 +86,17 @@ def test_every_paper_row_has_a_config_and_its_own_folder():
     assert all(os.path.isfile(os.path.join(REPO, r.config)) for r in runs)
     assert [r.test_scale for r in runs if not r.train] == [0.5]
     assert not bench.benchmark_runs("x.yaml", train_teacher=False)[0].train
+
+
+@pytest.mark.parametrize("iters, opts, expected", [
+    (150, [], 12),  # 150 iterations x 4 images / 50 epochs
+    (150, ["SOLVER.IMS_PER_BATCH", "16"], 48),
+    (10, [], 1),  # at least one image an epoch
+])
+def test_students_fit_the_papers_50_temperature_epochs(iters, opts, expected, monkeypatch):
+    monkeypatch.chdir(REPO)
+    args = argparse.Namespace(student_iters=iters, opts=opts)
+    runs = {r.name: r for r in bench.benchmark_runs("configs/synth/teacher_tiny.yaml")}
+    epoch_images = bench.temperature_epoch_images(runs["DLD γ=0.1"], args)
+    assert epoch_images == expected
+    assert epoch_images * bench.PAPER_EPOCHS <= max(iters * (16 if opts else 4), 50)
