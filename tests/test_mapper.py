@@ -15,9 +15,8 @@ from dld_spotter.data.mapper import TextDatasetMapper
 from dld_spotter.data.transforms import (
     ColorJitter,
     InstanceAwareCrop,
-    RandomGray,
-    RandomInvert,
     RandomShortestEdgeScale,
+    build_photometric_aids,
     build_text_train_augmentation,
 )
 
@@ -183,23 +182,28 @@ def test_color_jitter_is_photometric_only():
 
 def test_gray_and_invert_aids():
     image = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
-    gray = RandomGray(1.0, "BGR").get_transform(image).apply_image(image)
+    gray_aid, invert_aid = build_photometric_aids(_cfg(GRAY_PROB=1.0, INVERT_PROB=1.0))
+    gray = gray_aid.get_transform(image).apply_image(image)
     luma = image.astype(np.float64) @ np.array([0.114, 0.587, 0.299])  # B, G, R weights
     assert np.abs(gray[..., 0].astype(np.float64) - luma).max() <= 0.5 + 1e-6
     assert (gray == gray[..., :1]).all()
-    inverted = RandomInvert(1.0).get_transform(image)
+    inverted = invert_aid.get_transform(image)
     np.testing.assert_array_equal(inverted.apply_image(image), 255 - image)
     coords = np.array([[1.5, 2.5], [10.0, 3.0]])
     np.testing.assert_array_equal(inverted.apply_coords(coords.copy()), coords)
-    assert all(isinstance(a.get_transform(image), T.NoOpTransform)
-               for a in (RandomGray(0.0), RandomInvert(0.0)))
     with pytest.raises(TypeError, match="uint8"):
         inverted.apply_image(image.astype(np.float32))
-    # in the training chain only when switched on, after the colour jitter
+    # each with its probability, in the training chain only when switched on, after the
+    # colour jitter
+    np.random.seed(0)
+    aid = build_photometric_aids(_cfg(INVERT_PROB=0.3))[0]
+    applied = np.mean([not isinstance(aid.get_transform(image), T.NoOpTransform)
+                       for _ in range(2000)])
+    assert abs(applied - 0.3) < 0.04
     assert len(build_text_train_augmentation(_cfg())) == 4
     augs = build_text_train_augmentation(_cfg(GRAY_PROB=0.5, INVERT_PROB=0.5))
-    assert [type(a) for a in augs[3:]] == [ColorJitter, RandomGray, RandomInvert]
-    assert augs[4].prob == 0.5 and augs[5].prob == 0.5
+    assert isinstance(augs[3], ColorJitter) and len(augs) == 6
+    assert [a.prob for a in augs[4:]] == [0.5, 0.5]
 
 
 def test_gt_texts_dont_care_and_unknown_characters(scene, caplog):

@@ -103,8 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     readers = ["attention"] + (["ctc"] if recognizer.ctc is not None else [])
     print(f"{args.config_file} {' '.join(args.opts)}: RoI {hr}x{wr} from {size[0]}x{size[1]} "
-          f"crops, lr {lr:g}, batch {args.batch}, {len(fonts)} fonts, aids "
-          f"{[type(a).__name__ for a in aids]}")
+          f"crops, lr {lr:g}, batch {args.batch}, {len(fonts)} fonts, {len(aids)} photometric aids")
     print("| step | samples | loss | " + " | ".join(f"{r} word acc %" for r in readers)
           + " | s/step |")
     print("|---:|---:|---:|" + "---:|" * len(readers) + "---:|")

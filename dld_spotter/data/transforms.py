@@ -7,8 +7,8 @@ can follow the image through ``TransformList.apply_coords``:
 2. a random rotation in ``[-angle, angle]`` on an expanded canvas (no text leaves the image);
 3. :class:`RandomShortestEdgeScale`: shorter side drawn in ``scale_range`` x the base size;
 4. :class:`ColorJitter`: random brightness, contrast and saturation;
-5. (learning aids of the recognizer, not in the paper, off by default) :class:`RandomGray`
-   and :class:`RandomInvert`: the image made grey, the image inverted.
+5. (learning aids of the recognizer, not in the paper, off by default)
+   :func:`build_photometric_aids`: the image made grey, the image inverted.
 """
 from __future__ import annotations
 
@@ -24,9 +24,8 @@ __all__ = [
     "RandomShortestEdgeScale",
     "ColorJitter",
     "ColorJitterTransform",
-    "RandomGray",
-    "RandomInvert",
     "build_photometric_aids",
+    "invert",
     "build_text_train_augmentation",
     "build_text_test_augmentation",
 ]
@@ -201,50 +200,25 @@ class ColorJitter(T.Augmentation):
         return ColorJitterTransform(b, c, s, _GRAY_WEIGHTS[self.image_format])
 
 
-class RandomGray(T.Augmentation):
-    """With probability ``prob``, replace every channel by the image's luma
-    (:class:`ColorJitterTransform` at saturation 0); ``image_format`` as :class:`ColorJitter`."""
-
-    def __init__(self, prob: float, image_format: str = "BGR"):
-        _check_format(image_format)
-        super().__init__()
-        self._init(locals())
-
-    def get_transform(self, image: np.ndarray) -> T.Transform:
-        if self._rand_range() >= self.prob:
-            return T.NoOpTransform()
-        return ColorJitterTransform(1.0, 1.0, 0.0, _GRAY_WEIGHTS[self.image_format])
-
-
-def _invert(image: np.ndarray) -> np.ndarray:
+def invert(image: np.ndarray) -> np.ndarray:
+    """``255 - image`` of a uint8 image: light ink on dark becomes dark on light."""
     if image.dtype != np.uint8:
-        raise TypeError(f"RandomInvert expects uint8 images, got {image.dtype}")
+        raise TypeError(f"inversion expects uint8 images, got {image.dtype}")
     return 255 - image
 
 
-class RandomInvert(T.Augmentation):
-    """With probability ``prob``, invert a uint8 image (``255 - x``): light ink on dark
-    becomes dark on light. Coordinates unchanged."""
-
-    def __init__(self, prob: float):
-        super().__init__()
-        self._init(locals())
-
-    def get_transform(self, image: np.ndarray) -> T.Transform:
-        if self._rand_range() >= self.prob:
-            return T.NoOpTransform()
-        return T.ColorTransform(_invert)
-
-
 def build_photometric_aids(cfg: CfgNode) -> List[T.Augmentation]:
-    """The recognizer's photometric learning aids of ``cfg.INPUT.TEXT_AUG`` that are on:
-    :class:`RandomGray` (``GRAY_PROB``), then :class:`RandomInvert` (``INVERT_PROB``)."""
+    """The recognizer's photometric learning aids of ``cfg.INPUT.TEXT_AUG`` that are on: the
+    image made grey (its luma in every channel, :class:`ColorJitterTransform` at saturation
+    0) with probability ``GRAY_PROB``, then inverted (:func:`invert`) with ``INVERT_PROB``."""
     aug = cfg.INPUT.TEXT_AUG
     aids = []
     if aug.GRAY_PROB > 0:
-        aids.append(RandomGray(aug.GRAY_PROB, cfg.INPUT.FORMAT))
+        _check_format(cfg.INPUT.FORMAT)
+        gray = ColorJitterTransform(1.0, 1.0, 0.0, _GRAY_WEIGHTS[cfg.INPUT.FORMAT])
+        aids.append(T.RandomApply(gray, prob=aug.GRAY_PROB))
     if aug.INVERT_PROB > 0:
-        aids.append(RandomInvert(aug.INVERT_PROB))
+        aids.append(T.RandomApply(T.ColorTransform(invert), prob=aug.INVERT_PROB))
     return aids
 
 
