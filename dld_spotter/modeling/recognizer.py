@@ -370,8 +370,8 @@ def ctc_greedy(log_probs: torch.Tensor, seq_length: int) -> Decoded:
     keep &= position < seq_length - 1
     n, frames = best.shape
     ids = torch.full((n, seq_length), EOS, dtype=torch.long, device=best.device)
-    rows = torch.arange(n, device=best.device)[:, None].expand_as(best)
-    ids[rows[keep], position[keep]] = best[keep]
+    rows, kept = keep.nonzero(as_tuple=True)
+    ids[rows, position[rows, kept]] = best[rows, kept]
     lengths = torch.full((n,), frames, dtype=torch.long, device=best.device)
     return Decoded(ids, best_lp.sum(dim=1), lengths)
 
