@@ -27,6 +27,11 @@ def add_text_spotter_config(cfg: CN) -> None:
     _C.MODEL.TEXT.MAX_LENGTH = 25
     _C.MODEL.TEXT.CASE_SENSITIVE = True
 
+    # --- Box head at inference ---------------------------------------------------------------
+    # A detection more than this fraction of its box inside a higher-scoring detection is
+    # dropped after box NMS (a word fragment beside the whole word); 1.0 = off.
+    _C.MODEL.ROI_HEADS.CONTAINMENT_THRESH_TEST = 1.0
+
     # --- Recognition branch (§3.2) ----------------------------------------------------------
     _C.MODEL.REC_HEAD = CN()
     _C.MODEL.REC_HEAD.NAME = "AttentionRecognizer"

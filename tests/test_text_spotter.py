@@ -9,12 +9,14 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from detectron2.engine import DefaultPredictor, HookBase
 from detectron2.modeling import build_model
+from detectron2.structures import Boxes, pairwise_ioa
 from detectron2.utils.events import EventStorage
 from testing import REPO, run_train_net, tiny_opts, training_batches, with_synth_root
 
 from dld_spotter.config import load_config
 from dld_spotter.engine import TextSpotterTrainer
 from dld_spotter.modeling import TextROIHeads, TextSpotter
+from dld_spotter.modeling.roi_heads import contained_detections
 from dld_spotter.structures import TextList
 
 
@@ -112,10 +114,46 @@ def test_inference_returns_texts_in_original_coordinates(tiny_cfg):
     assert len(subset.pred_texts) == len(subset)
 
 
+def test_contained_detections_by_hand():
+    boxes = Boxes(torch.tensor([
+        [0.0, 0.0, 100.0, 20.0],    # 0: the whole word
+        [10.0, 2.0, 40.0, 18.0],    # 1: a fragment fully inside it, lower score -> dropped
+        [90.0, 0.0, 110.0, 20.0],   # 2: half inside it -> kept at 0.8
+        [60.0, 0.0, 100.0, 20.0],   # 3: inside the word but scored above it -> kept
+        [60.0, 0.0, 100.0, 20.0],   # 4: the same box as 3, scored equal: the later one goes
+    ]))
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.95, 0.95])
+    assert contained_detections(boxes, scores, 0.8).tolist() == [False, True, False, False, True]
+    # At 0.45 box 2 (half inside 0 and 3) goes too; box 0 (0.4 inside 3) stays.
+    assert contained_detections(boxes, scores, 0.45).tolist() == [False, True, True, False, True]
+    assert not contained_detections(boxes, scores, 1.0).any()
+    assert contained_detections(boxes[:1], scores[:1], 0.5).tolist() == [False]
+
+
+def test_inference_drops_contained_detections(tiny_cfg):
+    cfg = tiny_cfg.clone()
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0  # an untrained model: many overlapping boxes
+    cfg.MODEL.ROI_HEADS.CONTAINMENT_THRESH_TEST = 1.0
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    image = torch.randint(0, 255, (3, 160, 224), dtype=torch.uint8)
+    every = predict(model, image, 160, 224)
+    model.roi_heads.containment_thresh = 0.6
+    kept = predict(model, image, 160, 224)
+    dropped = contained_detections(every.pred_boxes, every.scores, 0.6)
+    assert 0 < dropped.sum() < len(every)
+    assert torch.equal(kept.pred_boxes.tensor, every.pred_boxes.tensor[~dropped])
+    assert kept.pred_texts == every[~dropped].pred_texts
+    inside = pairwise_ioa(kept.pred_boxes, kept.pred_boxes).T  # [i, j]: box i inside box j
+    higher = kept.scores[None, :] > kept.scores[:, None]
+    assert not ((inside > 0.6) & higher).any()
+
+
 def test_ctc_aid_trains_with_the_spotter_and_reads_its_detections(tiny_cfg):
     cfg = tiny_cfg.clone()
     cfg.MODEL.REC_HEAD.CTC_WEIGHT = 0.5
     cfg.MODEL.REC_HEAD.READER = "ctc"
+    cfg.MODEL.REC_HEAD.BEAM_WIDTH = 1
     cfg.MODEL.REC_HEAD.SAMPLING_PROB = 0.5
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
     torch.manual_seed(0)

@@ -3,7 +3,7 @@ with lexicons), prediction records, the detectron2 evaluator, cost and recogniti
 from .cost import count_flops, evaluate_cost, measure_speed, scale_histogram
 from .lexicon import Lexicon, correct_text, edit_distance
 from .model_metrics import model_metrics, report_table
-from .predictions import instances_to_records, mask_to_polygon
+from .predictions import instances_to_records, mask_to_polygon, read_predictions
 from .presets import LEXICON_MODES, PRESETS, ProtocolPreset, get_preset, preset_for_dataset
 from .protocol import (
     RRC_SPECIAL_CHARACTERS,
@@ -49,6 +49,7 @@ __all__ = [
     "metrics_in_percent",
     "model_metrics",
     "preset_for_dataset",
+    "read_predictions",
     "recognition_accuracy",
     "report_table",
     "scale_histogram",

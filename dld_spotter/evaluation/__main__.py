@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from ..data import load_lexicon, load_text_json
+from .predictions import read_predictions
 from .presets import LEXICON_MODES, PRESETS, get_preset
 from .protocol import MATCHING_ORDERS, Protocol
 from .text_evaluator import (
@@ -29,20 +30,6 @@ from .text_evaluator import (
     metrics_in_percent,
     split_details,
 )
-
-
-def read_predictions(json_file: str) -> list:
-    """The records of a predictions file (a JSON list); errors name the file."""
-    if not os.path.isfile(json_file):
-        raise FileNotFoundError(f"predictions file {json_file} does not exist")
-    with open(json_file, encoding="utf-8") as f:
-        try:
-            records = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{json_file}: not valid JSON ({e})") from e
-    if not isinstance(records, list):
-        raise ValueError(f"{json_file}: must be a JSON list of prediction records")
-    return records
 
 
 def build_parser() -> argparse.ArgumentParser:

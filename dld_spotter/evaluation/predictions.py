@@ -16,11 +16,14 @@ a JSON list.
 """
 from __future__ import annotations
 
+import json
+import os
+
 import cv2
 import numpy as np
 from detectron2.structures import Instances
 
-__all__ = ["instances_to_records", "mask_to_polygon"]
+__all__ = ["instances_to_records", "mask_to_polygon", "read_predictions"]
 
 # approxPolyDP tolerance, as a fraction of the contour's perimeter.
 _SIMPLIFY_EPSILON = 0.005
@@ -99,4 +102,18 @@ def instances_to_records(
                 "text_score": float(text_scores[i]),
             }
         )
+    return records
+
+
+def read_predictions(json_file: str) -> list:
+    """The records of a predictions file (a JSON list); errors name the file."""
+    if not os.path.isfile(json_file):
+        raise FileNotFoundError(f"predictions file {json_file} does not exist")
+    with open(json_file, encoding="utf-8") as f:
+        try:
+            records = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{json_file}: not valid JSON ({e})") from e
+    if not isinstance(records, list):
+        raise ValueError(f"{json_file}: must be a JSON list of prediction records")
     return records

@@ -9,8 +9,8 @@ from detectron2.config import configurable
 from detectron2.layers import ShapeSpec, cat
 from detectron2.modeling import ROI_HEADS_REGISTRY, StandardROIHeads
 from detectron2.modeling.roi_heads.roi_heads import select_foreground_proposals
-from detectron2.structures import Instances
-from detectron2.structures.boxes import matched_pairwise_iou
+from detectron2.structures import Boxes, Instances
+from detectron2.structures.boxes import matched_pairwise_iou, pairwise_ioa
 from detectron2.utils.events import get_event_storage
 from torch import nn
 
@@ -18,6 +18,20 @@ from ..charset import IGNORE, Charset, build_charset
 from ..structures import TextList
 from .poolers import DeconvROIPooler, RectROIPooler
 from .recognizer import build_recognizer
+
+
+def contained_detections(boxes: Boxes, scores: torch.Tensor, thresh: float) -> torch.Tensor:
+    """``(N,)`` bool: the detections lying more than ``thresh`` of their area inside a
+    higher-scoring detection (fragments of a word beside the whole word, which box NMS keeps
+    because their IoU with it is small). ``thresh >= 1`` marks none."""
+    n = len(boxes)
+    if thresh >= 1.0 or n < 2:
+        return torch.zeros(n, dtype=torch.bool, device=scores.device)
+    inside = pairwise_ioa(boxes, boxes).T  # [i, j]: fraction of box i inside box j
+    rank = torch.empty(n, dtype=torch.long, device=scores.device)
+    rank[scores.argsort(descending=True, stable=True)] = torch.arange(n, device=scores.device)
+    higher = rank[None, :] < rank[:, None]  # [i, j]: j ranks above i
+    return ((inside > thresh) & higher).any(dim=1)
 
 
 @ROI_HEADS_REGISTRY.register()
@@ -29,7 +43,9 @@ class TextROIHeads(StandardROIHeads):
     probability at inference. Training RoIs for recognition are the ground-truth boxes
     plus foreground proposals that overlap their ground truth well; don't-care instances
     (all-IGNORE ``gt_texts``) and words lower than ``rec_min_height`` input pixels
-    (``gt_text_heights``) never train recognition: they train detection only.
+    (``gt_text_heights``) never train recognition: they train detection only. At inference,
+    detections more than ``containment_thresh`` inside a higher-scoring one are dropped after
+    box NMS (:func:`contained_detections`).
     """
 
     @configurable
@@ -46,6 +62,7 @@ class TextROIHeads(StandardROIHeads):
         rec_proposal_iou: float = 0.7,
         rec_max_rois_per_image: int = 64,
         rec_min_height: float = 0.0,
+        containment_thresh: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -61,11 +78,13 @@ class TextROIHeads(StandardROIHeads):
         self.rec_proposal_iou = rec_proposal_iou
         self.rec_max_rois_per_image = rec_max_rois_per_image
         self.rec_min_height = rec_min_height
+        self.containment_thresh = containment_thresh
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
         ret = super().from_config(cfg, input_shape)
         ret.update(cls._init_rec_head(cfg, input_shape))
+        ret["containment_thresh"] = cfg.MODEL.ROI_HEADS.CONTAINMENT_THRESH_TEST
         return ret
 
     @classmethod
@@ -115,6 +134,14 @@ class TextROIHeads(StandardROIHeads):
             rois = self.recognition_rois(instances, targets)
             losses.update(self._forward_recognition(features, rois))
         return instances, losses
+
+    def _forward_box(self, features: Dict[str, torch.Tensor], proposals: List[Instances]):
+        """``StandardROIHeads._forward_box``; at inference without contained detections."""
+        out = super()._forward_box(features, proposals)
+        if self.training:
+            return out
+        return [x[~contained_detections(x.pred_boxes, x.scores, self.containment_thresh)]
+                for x in out]
 
     def forward_with_given_boxes(
         self, features: Dict[str, torch.Tensor], instances: List[Instances]
