@@ -117,6 +117,14 @@ def add_text_spotter_config(cfg: CN) -> None:
     # "scenes": cut from the streamed scenes (above); "rendered": upright words rendered alone
     # on plain backgrounds, each filling its crop (dld_spotter.data.stream.RenderedCropStream).
     _C.INPUT.WORD_CROPS.SOURCE = "scenes"
+    # RecognitionPretrainer on a trained spotter: keep its backbone as it is (weights and
+    # BatchNorm statistics), so that only the recognizer learns and detection is unchanged.
+    _C.MODEL.REC_PRETRAIN = CN()
+    _C.MODEL.REC_PRETRAIN.FREEZE_BACKBONE = False
+    # Training boxes jittered like a detector's: each side of a ground-truth box moves by a
+    # normal deviate (clipped to +-2 sigma) of these standard deviations, (left/right,
+    # top/bottom) in units of the box height; (0, 0) = the exact ground-truth boxes.
+    _C.MODEL.REC_PRETRAIN.BOX_JITTER = (0.0, 0.0)
 
     # --- Streamed synthetic data (DATASETS.TRAIN = ("synth_stream",)) -------------------------
     # Fresh scenes of the synthetic generator, deterministic per seed, rank and worker, drawn

@@ -25,6 +25,7 @@ from dld_spotter.data.stream import (
 from dld_spotter.data.synth import SynthConfig, _image_rng, find_fonts, generate_image
 from dld_spotter.engine import TextSpotterTrainer
 from dld_spotter.modeling import RecognitionPretrainer, TextSpotter
+from dld_spotter.modeling.pretrainer import jitter_boxes
 
 SMALL = SynthConfig(height=192, width=256)
 
@@ -132,8 +133,8 @@ def test_crop_stream_is_deterministic_and_leaves_global_rngs_alone():
     assert all(c["instances"].gt_text_heights[0] >= 6.0 for c in a)
 
 
-def test_pretrainer_trains_backbone_and_recognizer_only_and_keeps_spotter_keys(tmp_path):
-    cfg = pretrain_cfg()
+def _train_pretrainer(cfg, steps=12):
+    """(model, crop batch, losses) after ``steps`` optimizer steps on 8 word crops."""
     torch.manual_seed(0)
     model = build_model(cfg).train()
     assert isinstance(model, RecognitionPretrainer)
@@ -144,22 +145,45 @@ def test_pretrainer_trains_backbone_and_recognizer_only_and_keeps_spotter_keys(t
     optimizer = TextSpotterTrainer.build_optimizer(cfg, model)
     losses = []
     with EventStorage():
-        for _ in range(12):
+        for _ in range(steps):
             loss = model(batch)["loss_rec"]
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
+    return model, batch, losses
+
+
+def _learnt(model):
+    """The top-level modules (``roi_heads.*`` one level deeper) that received gradients."""
+    return {".".join(n.split(".")[:2 if n.startswith("roi_heads") else 1])
+            for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum()}
+
+
+def test_pretrainer_trains_backbone_and_recognizer_only_and_keeps_spotter_keys(tmp_path):
+    model, batch, losses = _train_pretrainer(pretrain_cfg())
     assert losses[-1] < 0.8 * losses[0]
-    learnt = {".".join(n.split(".")[:2 if n.startswith("roi_heads") else 1])
-              for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum()}
-    assert learnt == {"backbone", "roi_heads.recognizer"}
+    assert _learnt(model) == {"backbone", "roi_heads.recognizer"}
     readings = model.eval().read_ground_truth(batch)
     assert len(readings) == 8 and all(isinstance(r, str) for _, r in readings)
     spotter_cfg = load_config(os.path.join(REPO, "configs/synth/teacher_tiny.yaml"), TINY_OPTS)
     spotter = build_model(spotter_cfg)
     assert type(spotter) is TextSpotter
     spotter.load_state_dict(model.state_dict(), strict=True)  # the same keys and shapes
+
+
+def test_pretrainer_with_a_frozen_backbone_trains_the_recognizer_alone():
+    cfg = pretrain_cfg("MODEL.REC_PRETRAIN.FREEZE_BACKBONE", "True")
+    torch.manual_seed(0)
+    before = {k: v.clone() for k, v in build_model(cfg).backbone.state_dict().items()}
+    model, _, losses = _train_pretrainer(cfg)
+    assert losses[-1] < 0.8 * losses[0]
+    assert _learnt(model) == {"roi_heads.recognizer"}
+    assert model.training and not model.backbone.training
+    assert not any(m.training for m in model.backbone.modules())
+    after = model.backbone.state_dict()  # weights and BatchNorm statistics alike
+    assert any("running_mean" in k for k in after)
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_trainer_streams_scenes_and_crops():
@@ -253,3 +277,37 @@ def test_resumed_streams_continue_with_fresh_data(tmp_path):
     crops[1].start_iter = 5
     fresh, resumed = (first_crops(c, 1)[0]["image"] for c in crops)
     assert not torch.equal(fresh, resumed)
+
+
+def test_jittered_boxes_move_each_side_by_the_asked_deviation_of_the_box_height():
+    boxes = torch.tensor([[10.0, 20.0, 110.0, 40.0]]).repeat(20000, 1)  # height 20
+    generator = torch.Generator().manual_seed(0)
+    moved = jitter_boxes(boxes, (0.25, 0.1), generator)
+    shift = (moved - boxes) / 20.0
+    clipped_std = 0.9594  # of a standard normal clipped to [-2, 2]
+    assert shift.mean(0).abs().max() < 0.01
+    assert torch.allclose(shift.std(0), torch.tensor([0.25, 0.1, 0.25, 0.1]) * clipped_std,
+                          rtol=0.03)
+    assert shift.abs().max(0).values.tolist() == pytest.approx([0.5, 0.2, 0.5, 0.2], abs=1e-4)
+    assert torch.equal(jitter_boxes(boxes, (0.0, 0.0)), boxes)
+    narrow = jitter_boxes(torch.tensor([[0.0, 0.0, 4.0, 40.0]]).repeat(1000, 1), (2.0, 0.0))
+    assert ((narrow[:, 2] - narrow[:, 0]) >= 2.0 - 1e-5).all()  # at least half its width
+
+
+def test_pretrainer_reads_jittered_boxes_in_training_only(monkeypatch):
+    cfg = pretrain_cfg("MODEL.REC_PRETRAIN.BOX_JITTER", "(0.25, 0.1)")
+    model = build_model(cfg).train()
+    batch = first_crops(WordCropStream(SynthSceneStream(0, "train", "BGR", None,
+                                                        find_fonts()[:4]),
+                                       TextDatasetMapper(cfg, is_train=True), (32, 128), 0.0), 4)
+    seen = []
+    pool = model.roi_heads.masked_roi_features
+    monkeypatch.setattr(model.roi_heads, "masked_roi_features",
+                        lambda f, rois: seen.append(rois) or pool(f, rois))
+    gt = torch.cat([x["instances"].gt_boxes.tensor for x in batch])
+    with EventStorage():
+        model(batch)
+    trained = torch.cat([r.proposal_boxes.tensor for r in seen[-1]])
+    assert trained.shape == gt.shape and not torch.allclose(trained, gt)
+    model.eval().read_ground_truth(batch)
+    assert torch.equal(torch.cat([r.proposal_boxes.tensor for r in seen[-1]]), gt)
