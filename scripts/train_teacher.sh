@@ -28,22 +28,23 @@ start=$(date +%s)
 echo "== 1/5 synthetic validation set in $DLD_DATASETS/synth (training streams fresh scenes)"
 $PY -m dld_spotter.data.synth --out "$DLD_DATASETS/synth" --num-train 2000 --num-val 100 --seed 0
 
+# train CONFIG OUTPUT_DIR [OPTIONS...]: one stage, skipped once its model_final.pth exists
+train() {
+    local config=$1 out=$2
+    shift 2
+    [ -f "$out/model_final.pth" ] || $PY projects/DLD/train_net.py \
+        --config-file "configs/synth/$config" --resume OUTPUT_DIR "$out" "$@"
+}
+
 echo "== 2/5 pre-train backbone + recognizer on word crops -> $UPRIGHT, $PRETRAIN"
-[ -f "$UPRIGHT/model_final.pth" ] || $PY projects/DLD/train_net.py \
-    --config-file configs/synth/pretrain_tiny_upright.yaml --resume OUTPUT_DIR "$UPRIGHT" "$@"
-[ -f "$PRETRAIN/model_final.pth" ] || $PY projects/DLD/train_net.py \
-    --config-file configs/synth/pretrain_tiny.yaml --resume OUTPUT_DIR "$PRETRAIN" \
-    MODEL.WEIGHTS "$UPRIGHT/model_final.pth" "$@"
+train pretrain_tiny_upright.yaml "$UPRIGHT" "$@"
+train pretrain_tiny.yaml "$PRETRAIN" MODEL.WEIGHTS "$UPRIGHT/model_final.pth" "$@"
 
 echo "== 3/5 fine-tune the spotter from it -> $SCENES"
-[ -f "$SCENES/model_final.pth" ] || $PY projects/DLD/train_net.py \
-    --config-file configs/synth/teacher_tiny.yaml --resume OUTPUT_DIR "$SCENES" \
-    MODEL.WEIGHTS "$PRETRAIN/model_final.pth" "$@"
+train teacher_tiny.yaml "$SCENES" MODEL.WEIGHTS "$PRETRAIN/model_final.pth" "$@"
 
 echo "== 4/5 train its recognizer on jittered word crops -> $RECOGNIZER"
-[ -f "$RECOGNIZER/model_final.pth" ] || $PY projects/DLD/train_net.py \
-    --config-file configs/synth/teacher_tiny_recognizer.yaml --resume \
-    OUTPUT_DIR "$RECOGNIZER" MODEL.WEIGHTS "$SCENES/model_final.pth" "$@"
+train teacher_tiny_recognizer.yaml "$RECOGNIZER" MODEL.WEIGHTS "$SCENES/model_final.pth" "$@"
 
 echo "== 5/5 evaluate the teacher on synth_val -> $TEACHER, ship the weights"
 $PY projects/DLD/train_net.py --config-file configs/synth/teacher_tiny.yaml --eval-only \
