@@ -228,6 +228,9 @@ def add_dld_config(cfg: CN) -> None:
     # the paper writes; "teacher_mixture" = KL(teacher || mixture).
     _C.MODEL.DLD.DRS.KL_DIRECTION = "mixture_teacher"
     _C.MODEL.DLD.DRS.LOSS_WEIGHT = 1.0  # lambda_2 of Eq. 11
+    # The selector's learning rate is SOLVER.BASE_LR times this: it starts from scratch while
+    # the student it steers fine-tunes from the teacher (§4.1 trains both at one rate).
+    _C.MODEL.DLD.DRS.LR_FACTOR = 1.0
     # Average forward FLOPs T_i per candidate scale (any unit; normalised by the largest).
     # Empty: measured with fvcore on FLOPS_NUM_IMAGES training images when training starts.
     _C.MODEL.DLD.DRS.FLOPS = []
@@ -245,6 +248,9 @@ def add_dld_config(cfg: CN) -> None:
     # Eq. 9 is a per-sequence negative log-probability ("sequence", averaged over RoIs);
     # "character" divides it by the number of scored characters instead.
     _C.MODEL.DLD.SKD.SEQ_LOSS_PER = "sequence"
+    # L_roi compares the "pooled" RoI features (Eq. 7), or them "normalized" per RoI as a
+    # recognizer with REC_HEAD.INSTANCE_NORM reads them.
+    _C.MODEL.DLD.SKD.ROI_FEATURES = "pooled"
     # Logits distillation baseline (Table 3): per-step KL to the teacher's distributions.
     _C.MODEL.DLD.SKD.LOGITS_WEIGHT = 0.0
     # Bhunia et al.'s other three recognition KD losses (Table 3, with LOGITS_WEIGHT): the

@@ -353,3 +353,31 @@ def test_table3_baselines_train_their_own_losses(synth_dataset, teacher_files, t
     with pytest.raises(ValueError, match="FIXED_SCALE 0.5"):
         build_model(dld_cfg(synth_dataset, teacher_files, tmp_path,
                             "MODEL.DLD.SKD.DET_FEATURE_WEIGHT", "1.0"))
+
+
+def test_selector_learning_rate_factor(synth_dataset, teacher_files, tmp_path):
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.DRS.LR_FACTOR", "10.0",
+                  "SOLVER.REC_LR_FACTOR", "1.0")
+    model = build_model(cfg)
+    optimizer = TextSpotterTrainer.build_optimizer(cfg, model)
+    selector = {id(p) for p in model.selector.parameters()}
+    lrs = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert len(lrs) == sum(1 for _ in model.parameters())
+    assert selector and all(lr == pytest.approx(10 * cfg.SOLVER.BASE_LR if i in selector else
+                                                cfg.SOLVER.BASE_LR) for i, lr in lrs.items())
+
+
+def test_roi_features_option_reaches_l_roi_and_rejects_unknown_values(synth_dataset,
+                                                                       teacher_files, tmp_path):
+    losses = {}
+    for features in ("pooled", "normalized"):
+        cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SKD.ROI_FEATURES",
+                      features)
+        model = dld_model(cfg, teacher_files)
+        torch.manual_seed(0)
+        with EventStorage():
+            losses[features] = model(training_batches(cfg, 1)[0])["loss_roi"].item()
+    assert losses["pooled"] != pytest.approx(losses["normalized"])
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SKD.ROI_FEATURES", "raw")
+    with pytest.raises(ValueError, match="ROI_FEATURES"):
+        build_model(cfg)

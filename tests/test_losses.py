@@ -124,6 +124,18 @@ def test_feature_losses_are_mean_squared_errors_of_equal_shapes():
         roi_loss(a, torch.zeros(2, 4, 16, 64))
 
 
+def test_normalized_roi_loss_ignores_per_roi_channel_offsets_and_scales_only():
+    torch.manual_seed(0)
+    teacher = torch.randn(3, 4, 8, 32)
+    affine = teacher * torch.rand(3, 4, 1, 1).add(0.5) + torch.randn(3, 4, 1, 1) * 5
+    assert roi_loss(affine, teacher) > 1.0  # the paper's pooled features see the difference
+    assert roi_loss(affine, teacher, "normalized") < 1e-6
+    shuffled = teacher.flip(-1)  # the same values, another word
+    assert roi_loss(shuffled, teacher, "normalized") > 1.0
+    with pytest.raises(ValueError, match="ROI_FEATURES"):
+        roi_loss(teacher, teacher, "whitened")
+
+
 def test_step_mse_compares_scored_steps_only():
     teacher = torch.zeros(1, 3, 4)
     student = torch.zeros(1, 3, 4)

@@ -16,6 +16,7 @@ from ..charset import EOS, IGNORE
 
 KL_DIRECTIONS = ("mixture_teacher", "teacher_mixture")
 SEQ_LOSS_NORMS = ("sequence", "character")
+ROI_FEATURES = ("pooled", "normalized")
 EPS = 1e-8
 
 
@@ -26,8 +27,17 @@ def check_option(key: str, value: str, choices: Sequence[str]) -> str:
     return value
 
 
-def roi_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Eq. 7: mean squared difference of RoI features ``(N, C, H, W)``."""
+def roi_loss(student: torch.Tensor, teacher: torch.Tensor,
+             features: str = "pooled") -> torch.Tensor:
+    """Eq. 7: mean squared difference of RoI features ``(N, C, H, W)``.
+
+    ``features="normalized"`` compares them as an instance-normalising recognizer reads them
+    (each RoI's channels at zero mean and unit variance over its ``H × W`` cells), so that
+    the loss ignores the per-word offsets and scales that the recognizer discards.
+    """
+    check_option("MODEL.DLD.SKD.ROI_FEATURES", features, ROI_FEATURES)
+    if features == "normalized" and student.numel() and student.shape == teacher.shape:
+        student, teacher = F.instance_norm(student), F.instance_norm(teacher)
     return _mse_or_zero(student, teacher)
 
 

@@ -192,7 +192,7 @@ class TextSpotterTrainer(DefaultTrainer):
     def build_optimizer(cls, cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
         """``SOLVER.OPTIMIZER``: "AdamW" (the paper) or "SGD" (detectron2's default), with
         detectron2's per-parameter groups; the recognizer's learning rate is multiplied by
-        ``SOLVER.REC_LR_FACTOR``."""
+        ``SOLVER.REC_LR_FACTOR``, a DLD selector's by ``MODEL.DLD.DRS.LR_FACTOR``."""
         name = cfg.SOLVER.OPTIMIZER
         if name not in ("AdamW", "SGD"):
             raise ValueError(f"SOLVER.OPTIMIZER must be 'AdamW' or 'SGD', got {name!r}")
@@ -207,6 +207,9 @@ class TextSpotterTrainer(DefaultTrainer):
         recognizer = getattr(getattr(model, "roi_heads", None), "recognizer", None)
         if recognizer is not None and cfg.SOLVER.REC_LR_FACTOR != 1.0:
             params = scale_lr_of(params, recognizer, cfg.SOLVER.REC_LR_FACTOR)
+        selector = getattr(model, "selector", None)
+        if selector is not None and cfg.MODEL.DLD.DRS.LR_FACTOR != 1.0:
+            params = scale_lr_of(params, selector, cfg.MODEL.DLD.DRS.LR_FACTOR)
         if name == "SGD":
             optimizer = torch.optim.SGD(params, lr=cfg.SOLVER.BASE_LR,
                                         momentum=cfg.SOLVER.MOMENTUM,

@@ -31,6 +31,7 @@ from torch import nn
 
 from ..distill.losses import (
     KL_DIRECTIONS,
+    ROI_FEATURES,
     SEQ_LOSS_NORMS,
     acc_loss,
     affinity_loss,
@@ -85,6 +86,7 @@ class DLDSpotter(TextSpotter):
         beam_width: int = 3,
         top_k: int = 1,
         seq_loss_per: str = "sequence",
+        roi_features: str = "pooled",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -121,6 +123,8 @@ class DLDSpotter(TextSpotter):
                                          KL_DIRECTIONS)
         self.seq_loss_per = check_option("MODEL.DLD.SKD.SEQ_LOSS_PER", seq_loss_per,
                                          SEQ_LOSS_NORMS)
+        self.roi_features = check_option("MODEL.DLD.SKD.ROI_FEATURES", roi_features,
+                                         ROI_FEATURES)
         self.beam_width, self.top_k = beam_width, top_k
         object.__setattr__(self, "_teacher", None)
 
@@ -156,6 +160,7 @@ class DLDSpotter(TextSpotter):
             "beam_width": dld.SKD.BEAM_WIDTH,
             "top_k": dld.SKD.TOP_K,
             "seq_loss_per": dld.SKD.SEQ_LOSS_PER,
+            "roi_features": dld.SKD.ROI_FEATURES,
         }
 
     # --- the teacher, the temperature, the FLOPs table --------------------------------------
@@ -367,7 +372,7 @@ class DLDSpotter(TextSpotter):
         con = recognizer.encode(roi)
         losses = {}
         if "loss_roi" in weights:
-            losses["loss_roi"] = roi_loss(roi, teacher_out["roi"])
+            losses["loss_roi"] = roi_loss(roi, teacher_out["roi"], self.roi_features)
         if "loss_con" in weights:
             losses["loss_con"] = con_loss(con, teacher_out["con"])
         if "loss_seq" in weights:

@@ -1,0 +1,49 @@
+"""The per-image scale headroom tool (tools/scale_headroom.py) against hand-worked cases."""
+import json
+import math
+
+import pytest
+from testing import load_tool
+
+
+def test_band_height_of_straight_rotated_and_curved_words():
+    tool = load_tool("scale_headroom")
+    assert tool.band_height([0, 0, 100, 0, 100, 20, 0, 20]) == pytest.approx(20)
+    c, s = math.cos(0.5), math.sin(0.5)
+    rotated = [v for x, y in [(0, 0), (100, 0), (100, 20), (0, 20)]
+               for v in (x * c - y * s, x * s + y * c)]
+    assert tool.band_height(rotated) == pytest.approx(20)
+    # an arc band between radii 90 and 100 over a half circle: 10 px high
+    outer = [(100 * math.cos(a), 100 * math.sin(a)) for a in
+             (math.pi * k / 64 for k in range(65))]
+    inner = [(90 * x / 100, 90 * y / 100) for x, y in reversed(outer)]
+    assert tool.band_height([v for p in outer + inner for v in p]) == pytest.approx(10, rel=0.02)
+
+
+def test_combining_scales_per_image_sums_counts_before_the_h_mean():
+    tool = load_tool("scale_headroom")
+    runs = {1.0: {1: (2, 0, 0), 2: (1, 1, 1)}, 0.5: {1: (2, 0, 0), 2: (0, 2, 2)}}
+    cost = {1.0: 100.0, 0.5: 40.0}
+    # image 1 at 0.5, image 2 at 1.0: TP 3, FP 1, FN 1 -> P = R = 0.75
+    assert tool.combine(runs, cost, {1: 0.5, 2: 1.0}) == pytest.approx((75.0, 70.0))
+    assert tool.oracle(runs, cost, [1, 2], lam=0.1) == {1: 0.5, 2: 1.0}
+    assert tool.oracle(runs, cost, [1, 2], lam=10.0) == {1: 0.5, 2: 0.5}
+
+
+def test_size_rule_picks_the_smallest_scale_that_keeps_the_smallest_word_legible(tmp_path):
+    tool = load_tool("scale_headroom")
+    coco = {"images": [{"id": 1, "height": 240, "width": 320},
+                       {"id": 2, "height": 480, "width": 640}],
+            "annotations": [
+                {"id": 1, "image_id": 1, "segmentation": [[0, 0, 80, 0, 80, 10, 0, 10]]},
+                {"id": 2, "image_id": 1, "segmentation": [[0, 0, 80, 0, 80, 40, 0, 40]]},
+                {"id": 3, "image_id": 2, "segmentation": [[0, 0, 80, 0, 80, 2, 0, 2]],
+                 "ignore": 1},
+                {"id": 4, "image_id": 2, "segmentation": [[0, 0, 90, 0, 90, 30, 0, 30]]}]}
+    path = tmp_path / "val.json"
+    path.write_text(json.dumps(coco))
+    heights = tool.smallest_word_heights(str(path), base_size=480)
+    assert heights == pytest.approx({1: 20.0, 2: 30.0})  # image 1 doubled to S-480
+    scales = [1.0, 0.8, 0.6, 0.4]
+    assert tool.size_rule(heights, scales, [1, 2, 3], 12) == {1: 0.6, 2: 0.4, 3: 0.4}
+    assert tool.size_rule(heights, scales, [1, 2, 3], 25) == {1: 1.0, 2: 1.0, 3: 0.4}
