@@ -1,28 +1,20 @@
 """The per-image scale headroom tool (tools/scale_headroom.py) against hand-worked cases."""
 import json
-import math
 
 import pytest
 from testing import load_tool
 
+from dld_spotter.evaluation.protocol import ImageResult
 
-def test_band_height_of_straight_rotated_and_curved_words():
-    tool = load_tool("scale_headroom")
-    assert tool.band_height([0, 0, 100, 0, 100, 20, 0, 20]) == pytest.approx(20)
-    c, s = math.cos(0.5), math.sin(0.5)
-    rotated = [v for x, y in [(0, 0), (100, 0), (100, 20), (0, 20)]
-               for v in (x * c - y * s, x * s + y * c)]
-    assert tool.band_height(rotated) == pytest.approx(20)
-    # an arc band between radii 90 and 100 over a half circle: 10 px high
-    outer = [(100 * math.cos(a), 100 * math.sin(a)) for a in
-             (math.pi * k / 64 for k in range(65))]
-    inner = [(90 * x / 100, 90 * y / 100) for x, y in reversed(outer)]
-    assert tool.band_height([v for p in outer + inner for v in p]) == pytest.approx(10, rel=0.02)
+
+def counts(tp: int, fp: int, fn: int) -> ImageResult:
+    return ImageResult(num_tp=tp, num_pred=tp + fp, num_gt_care=tp + fn)
 
 
 def test_combining_scales_per_image_sums_counts_before_the_h_mean():
     tool = load_tool("scale_headroom")
-    runs = {1.0: {1: (2, 0, 0), 2: (1, 1, 1)}, 0.5: {1: (2, 0, 0), 2: (0, 2, 2)}}
+    runs = {1.0: {1: counts(2, 0, 0), 2: counts(1, 1, 1)},
+            0.5: {1: counts(2, 0, 0), 2: counts(0, 2, 2)}}
     cost = {1.0: 100.0, 0.5: 40.0}
     # image 1 at 0.5, image 2 at 1.0: TP 3, FP 1, FN 1 -> P = R = 0.75
     assert tool.combine(runs, cost, {1: 0.5, 2: 1.0}) == pytest.approx((75.0, 70.0))

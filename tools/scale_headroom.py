@@ -1,7 +1,7 @@
 """How much a per-image choice of input scale could buy: one model evaluated at several fixed
 scales, recombined image by image.
 
-Reads each evaluation folder's ``text_per_image.json`` (end-to-end matches, no lexicon) and
+Reads each evaluation folder's ``text_results.json`` (per-image end-to-end counts, no lexicon) and
 ``model_metrics.json`` (mean GFLOPs), and prints the end-to-end H-mean and mean GFLOPs (% of
 the largest scale's) of
   * every fixed scale,
@@ -22,42 +22,21 @@ import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from shapely.geometry import Polygon
+from dld_spotter.data.stream import text_heights
+from dld_spotter.evaluation.compare import markdown_table
+from dld_spotter.evaluation.protocol import ImageResult, accumulate
 
-Counts = tuple[int, int, int]  # true positives, false positives, false negatives
 
-
-def per_image_counts(folder: str) -> dict[int, Counts]:
-    """``{image_id: (TP, FP, FN)}`` of the end-to-end task (no lexicon) of one evaluation."""
-    path = os.path.join(folder, "text_per_image.json")
+def per_image_results(folder: str) -> dict[int, ImageResult]:
+    """``{image_id: counts}`` of the end-to-end task (no lexicon) of one evaluation, as its
+    ``text_results.json`` records them."""
+    path = os.path.join(folder, "text_results.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} does not exist: evaluate with train_net.py "
                                 "--eval-only and point at <OUTPUT_DIR>/inference/<dataset>")
     with open(path) as f:
-        images = json.load(f)
-    out = {}
-    for im in images:
-        e2e = im["details"]["end_to_end"]["none"]
-        tp = sum(bool(m["correct"]) for m in e2e["matches"])
-        out[im["image_id"]] = (tp, len(e2e["false_positives"]), len(e2e["misses"]))
-    return out
-
-
-def hmean(counts: Sequence[Counts]) -> float:
-    """End-to-end H-mean (%) of summed per-image counts."""
-    tp, fp, fn = (sum(c[i] for c in counts) for i in range(3))
-    if tp == 0:
-        return 0.0
-    p, r = tp / (tp + fp), tp / (tp + fn)
-    return 200 * p * r / (p + r)
-
-
-def band_height(polygon: Sequence[float]) -> float:
-    """Height of a word's polygon ``[x0, y0, x1, y1, ...]`` taken as a band (straight or
-    curved) of length ``L`` and height ``h``: area ``L h``, perimeter ``2 (L + h)``."""
-    shape = Polygon(list(zip(polygon[::2], polygon[1::2])))
-    half_perimeter, area = shape.length / 2, shape.area
-    return (half_perimeter - math.sqrt(max(half_perimeter**2 - 4 * area, 0.0))) / 2
+        images = json.load(f)["images"]
+    return {im["image_id"]: ImageResult(**im["end_to_end"]["none"]) for im in images}
 
 
 def smallest_word_heights(annotations: str, base_size: int) -> dict[int, float]:
@@ -69,15 +48,15 @@ def smallest_word_heights(annotations: str, base_size: int) -> dict[int, float]:
     out: dict[int, float] = {}
     for ann in coco["annotations"]:
         if not ann.get("ignore"):
-            height = band_height(ann["segmentation"][0]) * factor[ann["image_id"]]
+            height = text_heights([ann["segmentation"][0]])[0] * factor[ann["image_id"]]
             out[ann["image_id"]] = min(out.get(ann["image_id"], math.inf), height)
     return out
 
 
-def combine(runs: Mapping[float, dict[int, Counts]], cost: Mapping[float, float],
+def combine(runs: Mapping[float, dict[int, ImageResult]], cost: Mapping[float, float],
             choice: Mapping[int, float]) -> tuple[float, float]:
-    """H-mean and mean cost of running image ``i`` at scale ``choice[i]``."""
-    return (hmean([runs[s][i] for i, s in choice.items()]),
+    """End-to-end H-mean (%) and mean cost of running image ``i`` at scale ``choice[i]``."""
+    return (100 * accumulate([runs[s][i] for i, s in choice.items()])["hmean"],
             sum(cost[s] for s in choice.values()) / len(choice))
 
 
@@ -92,12 +71,13 @@ def size_rule(heights: Mapping[int, float], scales: Sequence[float], images: Seq
     return out
 
 
-def oracle(runs: Mapping[float, dict[int, Counts]], cost: Mapping[float, float],
+def oracle(runs: Mapping[float, dict[int, ImageResult]], cost: Mapping[float, float],
            images: Sequence[int], lam: float) -> dict[int, float]:
     """Per image the scale maximising ``TP - (FP + FN) / 2 - lam * cost / 10``."""
     def gain(i: int, s: float) -> float:
-        tp, fp, fn = runs[s][i]
-        return tp - (fp + fn) / 2 - lam * cost[s] / 10
+        r = runs[s][i]
+        errors = (r.num_pred - r.num_tp) + (r.num_gt_care - r.num_tp)
+        return r.num_tp - errors / 2 - lam * cost[s] / 10
     return {i: max(sorted(runs), key=lambda s: gain(i, s)) for i in images}
 
 
@@ -115,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         scale, sep, folder = item.partition("=")
         if not sep:
             parser.error(f"{item!r}: give SCALE=FOLDER")
-        runs[float(scale)] = per_image_counts(folder)
+        runs[float(scale)] = per_image_results(folder)
         with open(os.path.join(folder, "model_metrics.json")) as f:
             gflops[float(scale)] = json.load(f)["cost"]["gflops"]
     images = sorted(set.intersection(*(set(r) for r in runs.values())))
@@ -130,11 +110,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows += [(f"oracle, lam {lam:g}", oracle(runs, cost, images, lam)) for lam in args.lams]
     print(f"{len(images)} images; GFLOPs % of scale {max(gflops, key=gflops.get)} "
           f"({max(gflops.values()):.2f} GFLOPs)\n")
-    print("| selection | E2E | GFLOPs % | images per scale |\n|---|---:|---:|---|")
+    table = []
     for name, choice in rows:
         e2e, mean_cost = combine(runs, cost, choice)
         shares = ", ".join(f"{s}: {n}" for s, n in sorted(Counter(choice.values()).items()))
-        print(f"| {name} | {e2e:.1f} | {mean_cost:.0f} | {shares} |")
+        table.append([name, f"{e2e:.1f}", f"{mean_cost:.0f}", shares])
+    print(markdown_table(["selection", "E2E", "GFLOPs %", "images per scale"], table))
 
 
 if __name__ == "__main__":
