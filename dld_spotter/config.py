@@ -227,6 +227,19 @@ def add_dld_config(cfg: CN) -> None:
     # Eq. 2's KL(sum_i h_i y_si, y): "mixture_teacher" = KL(mixture || teacher), the order
     # the paper writes; "teacher_mixture" = KL(teacher || mixture).
     _C.MODEL.DLD.DRS.KL_DIRECTION = "mixture_teacher"
+    # Eq. 2's mean over a batch: "step" = over all its scored decoding steps (images with
+    # many words weigh more); "image" = over each image's steps first, then over the images,
+    # as Eq. 3's L_flops (each image's scale decision weighs once against its cost).
+    _C.MODEL.DLD.DRS.ACC_MEAN = "step"
+    # The selector's gradient: "gumbel" = through the Gumbel-softmax sample h (§3.3);
+    # "expectation" = through the exact expectation of Eq. 4 over its probabilities p,
+    # sum_i p_i (L_acc at s_i + gamma T_i), which every step computes anyway (the student
+    # runs at every scale) and which has no sampling noise. The student still trains at the
+    # scale of the Gumbel sample either way.
+    _C.MODEL.DLD.DRS.ESTIMATOR = "gumbel"
+    # Weights the selector starts from (tools/train_selector.py: pre-trained on the text-size
+    # rule); empty: from scratch, as §3.3. Loaded after MODEL.WEIGHTS, on a new run only.
+    _C.MODEL.DLD.DRS.WEIGHTS = ""
     _C.MODEL.DLD.DRS.LOSS_WEIGHT = 1.0  # lambda_2 of Eq. 11
     # The selector's learning rate is SOLVER.BASE_LR times this: it starts from scratch while
     # the student it steers fine-tunes from the teacher (§4.1 trains both at one rate).

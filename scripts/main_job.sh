@@ -14,9 +14,10 @@ PY=.venv/bin/python
 export PYTHONWARNINGS=${PYTHONWARNINGS:-ignore}
 export DLD_DATASETS=${DLD_DATASETS:-datasets}
 TEACHER_CONFIG=configs/synth/teacher_tiny.yaml
-STUDENT_CONFIG=configs/synth/dld_tiny.yaml
+# dld_tiny.yaml with a selector pre-trained on text size (docs/benchmarks/selector_pretraining.md)
+STUDENT_CONFIG=configs/synth/dld_tiny_sized.yaml
 TEACHER=${TEACHER:-output/teacher_tiny}
-STUDENT=${STUDENT:-output/dld_tiny}
+STUDENT=${STUDENT:-output/dld_tiny_sized}
 NUM_TRAIN=${NUM_TRAIN:-2000}
 NUM_VAL=${NUM_VAL:-100}
 start=$(date +%s)

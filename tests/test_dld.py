@@ -1,5 +1,6 @@
 """DLDSpotter end to end: the two gradient paths, L_acc, inference in original coordinates,
 the FLOPs table, the teacher (frozen, outside checkpoints, clear errors), 2-process training."""
+import math
 import os
 
 import cv2
@@ -11,16 +12,25 @@ from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances, PolygonMasks
 from detectron2.utils.events import EventStorage
-from testing import REPO, run_train_net, tiny_opts, training_batches, with_synth_root
+from testing import (
+    REPO,
+    load_tool,
+    run_train_net,
+    tiny_opts,
+    training_batches,
+    with_synth_root,
+)
 
+from dld_spotter.checkpoint import load_strict
 from dld_spotter.config import load_config
+from dld_spotter.data.stream import text_heights
 from dld_spotter.distill import build_teacher
 from dld_spotter.engine import TextSpotterTrainer
 from dld_spotter.engine.hooks import TeacherHook, TemperatureHook
 from dld_spotter.evaluation.cost import measure_scale_flops, measure_selector_flops
 from dld_spotter.evaluation.model_metrics import dynamic_cost
 from dld_spotter.modeling import DLDSpotter
-from dld_spotter.modeling.drs import gumbel_softmax_sample
+from dld_spotter.modeling.drs import gumbel_softmax_sample, smallest_legible_scale
 from dld_spotter.modeling.rescale import scale_instances
 
 DLD_CONFIG = os.path.join(REPO, "configs/synth/dld_tiny.yaml")
@@ -49,11 +59,16 @@ def teacher_files(synth_dataset, tmp_path_factory):
     torch.set_flush_denormal(False)
 
 
-def dld_cfg(synth_dataset, teacher_files, output_dir, *extra):
+def dld_cfg_opts(synth_dataset, teacher_files, output_dir, *extra):
     config, weights = teacher_files
-    return load_config(DLD_CONFIG, tiny_opts(
-        synth_dataset, output_dir, "MODEL.DLD.TEACHER.CONFIG", config,
-        "MODEL.DLD.TEACHER.WEIGHTS", weights, "MODEL.WEIGHTS", weights, *DRS_OPTS, *extra))
+    return tiny_opts(synth_dataset, output_dir, "MODEL.DLD.TEACHER.CONFIG", config,
+                     "MODEL.DLD.TEACHER.WEIGHTS", weights, "MODEL.WEIGHTS", weights,
+                     *DRS_OPTS, *extra)
+
+
+def dld_cfg(synth_dataset, teacher_files, output_dir, *extra):
+    return load_config(DLD_CONFIG, dld_cfg_opts(synth_dataset, teacher_files, output_dir,
+                                                *extra))
 
 
 def dld_model(cfg, teacher_files):
@@ -90,10 +105,11 @@ def test_selector_learns_only_from_l_drs_and_the_student_only_from_the_rest(
     assert len(grads(student)) > 0.8 * len(student)
 
 
+@pytest.mark.parametrize("estimator", ["gumbel", "expectation"])
 def test_l_acc_is_zero_for_the_teacher_itself_at_the_same_scale(
-        synth_dataset, teacher_files, tmp_path):
+        estimator, synth_dataset, teacher_files, tmp_path):
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SCALES", "(1.0, 0.5)",
-                  "MODEL.DLD.DRS.FLOPS", "[2, 1]")
+                  "MODEL.DLD.DRS.FLOPS", "[2, 1]", "MODEL.DLD.DRS.ESTIMATOR", estimator)
     model = dld_model(cfg, teacher_files)  # the student is a copy of the teacher
     batch = training_batches(cfg, 1)[0]
     images = model.preprocess_image(batch)
@@ -103,8 +119,8 @@ def test_l_acc_is_zero_for_the_teacher_itself_at_the_same_scale(
     assert len(targets) > 0
     teacher_out = model._teacher_outputs(batch, rois, targets)
     for h, zero in (([1.0, 0.0], True), ([0.0, 1.0], False)):
-        h = torch.tensor([h] * len(batch))
-        loss = model._drs_losses(h, images, rois, targets, teacher_out)["loss_acc"]
+        h = torch.tensor([h] * len(batch))  # also the selector's p, for "expectation"
+        loss = model._drs_losses(h, h.log(), images, rois, targets, teacher_out)["loss_acc"]
         assert (loss.abs() < 1e-5) == zero, (h, loss)
 
 
@@ -252,13 +268,15 @@ def test_each_variant_has_only_its_own_losses(variant, absent, present, synth_da
     assert {"loss_rec", "loss_mask", "loss_cls"} <= set(losses)
 
 
+@pytest.mark.parametrize("estimator", ["gumbel", "expectation"])
 @pytest.mark.parametrize("gamma, winner", [(0.0, 0), (10.0, 1)])
 def test_selector_follows_accuracy_without_a_cost_and_the_cost_when_it_dominates(
-        gamma, winner, synth_dataset, teacher_files, tmp_path):
+        gamma, winner, estimator, synth_dataset, teacher_files, tmp_path):
     """Student = teacher, scales (1.0, 0.5): with gamma 0 only L_acc speaks and it is zero at
     the teacher's own scale, so the selector moves to 1.0; a large gamma moves it to 0.5."""
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SCALES", "(1.0, 0.5)",
-                  "MODEL.DLD.DRS.FLOPS", "[2, 1]", "MODEL.DLD.DRS.FLOPS_WEIGHT", str(gamma))
+                  "MODEL.DLD.DRS.FLOPS", "[2, 1]", "MODEL.DLD.DRS.FLOPS_WEIGHT", str(gamma),
+                  "MODEL.DLD.DRS.ESTIMATOR", estimator)
     model = dld_model(cfg, teacher_files)
     batch = training_batches(cfg, 1)[0]
     images = model.preprocess_image(batch)
@@ -272,8 +290,9 @@ def test_selector_follows_accuracy_without_a_cost_and_the_cost_when_it_dominates
     optimizer = torch.optim.Adam(model.selector.parameters(), lr=0.02)
     torch.manual_seed(0)
     for _ in range(40):
-        h = gumbel_softmax_sample(model.selector(thumbnails), tau=1.0)
-        loss = sum(model._drs_losses(h, images, rois, targets, teacher_out).values())
+        log_p = model.selector(thumbnails)
+        h = gumbel_softmax_sample(log_p, tau=1.0)
+        loss = sum(model._drs_losses(h, log_p, images, rois, targets, teacher_out).values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -381,3 +400,62 @@ def test_roi_features_option_reaches_l_roi_and_rejects_unknown_values(synth_data
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SKD.ROI_FEATURES", "raw")
     with pytest.raises(ValueError, match="ROI_FEATURES"):
         build_model(cfg)
+
+
+def test_acc_mean_option_reaches_l_acc_and_rejects_unknown_values(synth_dataset,
+                                                                   teacher_files, tmp_path):
+    losses, batch = {}, None
+    for mean in ("step", "image"):
+        cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.DRS.ACC_MEAN", mean)
+        # two images with unequal word counts, the same for both runs
+        batch = batch or next(b for b in training_batches(cfg, 8)
+                              if len({len(x["instances"]) for x in b}) == 2)
+        model = dld_model(cfg, teacher_files)  # seeded: the same selector and Gumbel draws
+        with EventStorage():
+            losses[mean] = model(batch)["loss_acc"].item()
+    assert losses["step"] > 0 and losses["step"] != pytest.approx(losses["image"])
+    for key, bad in (("ACC_MEAN", "word"), ("ESTIMATOR", "reinforce")):
+        cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, f"MODEL.DLD.DRS.{key}", bad)
+        with pytest.raises(ValueError, match=key):
+            build_model(cfg)
+
+
+def test_selector_weights_start_a_new_run_and_a_wrong_file_names_the_key(
+        synth_dataset, teacher_files, tmp_path):
+    """MODEL.DLD.DRS.WEIGHTS (tools/train_selector.py's file) replaces the selector's
+    initialisation after MODEL.WEIGHTS; another DRS shape is an error naming the key."""
+    torch.manual_seed(1)
+    trained = build_model(dld_cfg(synth_dataset, teacher_files, tmp_path)).selector
+    path = str(tmp_path / "selector.pth")
+    torch.save({"model": trained.state_dict()}, path)
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path / "run", "MODEL.DLD.DRS.WEIGHTS", path)
+    trainer = TextSpotterTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    loaded = trainer.model.selector.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in trained.state_dict().items())
+    wide = dld_cfg(synth_dataset, teacher_files, tmp_path / "wide", "MODEL.DLD.DRS.WEIGHTS",
+                   path, "MODEL.DLD.DRS.STAGE_CHANNELS", "(8, 16, 32, 128)")
+    with pytest.raises(ValueError, match="DRS.WEIGHTS"):
+        TextSpotterTrainer(wide).resume_or_load(resume=False)
+
+
+def test_train_selector_labels_by_the_size_rule_and_writes_loadable_weights(
+        synth_dataset, teacher_files, tmp_path):
+    tool = load_tool("train_selector")
+    opts = dld_cfg_opts(synth_dataset, teacher_files, tmp_path)
+    cfg = load_config(DLD_CONFIG, opts)
+    model = build_model(cfg)
+    thumbs, labels = tool.labelled_thumbnails(cfg, model, cfg.DATASETS.TRAIN[0], 12.0)
+    dicts = DatasetCatalog.get(cfg.DATASETS.TRAIN[0])
+    assert thumbs.shape == (len(dicts), 3, 32, 32)
+    for d, label in zip(dicts, labels.tolist()):
+        factor = min(cfg.INPUT.MIN_SIZE_TEST / min(d["height"], d["width"]),
+                     cfg.INPUT.MAX_SIZE_TEST / max(d["height"], d["width"]))
+        words = [text_heights([a["segmentation"][0]])[0] * factor for a in d["annotations"]
+                 if not a.get("ignore")]
+        expected = smallest_legible_scale(min(words, default=math.inf), model.scales, 12.0)
+        assert model.scales[label] == expected
+    out = str(tmp_path / "selector.pth")
+    tool.main(["--config-file", DLD_CONFIG, "--out", out, "--steps", "4", "--batch", "4",
+               *opts])
+    load_strict(model.selector, out)  # the selector's own keys and shapes

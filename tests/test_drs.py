@@ -9,6 +9,7 @@ from dld_spotter.engine.hooks import TemperatureHook
 from dld_spotter.modeling.drs import (
     DynamicResolutionSelector,
     gumbel_softmax_sample,
+    smallest_legible_scale,
     temperature,
 )
 
@@ -62,3 +63,11 @@ def test_temperature_schedule_and_hook():
         taus.append(model.tau)
     epochs = [0, 0, 1, 2, 2, 3, 4]
     assert taus == [5.0 * 0.5**e for e in epochs]
+
+
+def test_smallest_legible_scale_keeps_the_smallest_word_at_min_height():
+    scales = (0.8, 0.6, 0.4)
+    assert smallest_legible_scale(30.0, scales, 12.0) == 0.4  # 30 * 0.4 = 12
+    assert smallest_legible_scale(29.0, scales, 12.0) == 0.6
+    assert smallest_legible_scale(10.0, scales, 12.0) == 0.8  # none fits: the largest
+    assert smallest_legible_scale(math.inf, scales, 12.0) == 0.4  # no words: the smallest

@@ -13,6 +13,7 @@ from dld_spotter.distill import (
     aligned_feature_loss,
     beam_targets,
     con_loss,
+    expected_acc_loss,
     flops_loss,
     roi_loss,
     seq_loss,
@@ -90,6 +91,36 @@ def test_acc_loss_is_kl_of_the_mixture_to_the_teacher_in_the_papers_order():
         reverse, abs=1e-5)
     with pytest.raises(ValueError, match="KL_DIRECTION"):
         acc_loss(h, mix[None], teacher, targets, "symmetric")
+
+
+def test_acc_loss_per_image_mean_weighs_each_image_once():
+    """Image 0: three one-step words read as the teacher does (KL 0); image 1: one word of
+    one step at KL(mix || y) = k. Over steps: k / 4; per image: (0 + k) / 2."""
+    teacher = torch.tensor([[[0.5, 0.5]]] * 4)
+    student = torch.tensor([[[0.5, 0.5]]] * 3 + [[[0.9, 0.1]]])[None]
+    h, targets = torch.ones(4, 1), torch.tensor([[1]] * 4)
+    k = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+    assert acc_loss(h, student, teacher, targets).item() == pytest.approx(k / 4, abs=1e-5)
+    per_image = acc_loss(h, student, teacher, targets, images=torch.tensor([0, 0, 0, 1]))
+    assert per_image.item() == pytest.approx(k / 2, abs=1e-5)
+    # an image whose steps are all IGNORE does not count as a zero
+    targets[:3] = IGNORE
+    assert acc_loss(h, student, teacher, targets, images=torch.tensor([0, 0, 0, 1])).item() \
+        == pytest.approx(k, abs=1e-5)
+
+
+def test_expected_acc_loss_is_the_p_weighted_kl_of_each_scale_not_of_the_mixture():
+    """Scales give (0.9, 0.1) and (0.5, 0.5), the teacher (0.5, 0.5): KL 0.3681 and 0; with
+    p = (0.25, 0.75) the expectation is 0.25 * 0.3681, the mixture's KL much less."""
+    student = torch.tensor([[[[0.9, 0.1]]], [[[0.5, 0.5]]]])
+    teacher, targets = torch.tensor([[[0.5, 0.5]]]), torch.tensor([[1]])
+    p = torch.tensor([[0.25, 0.75]])
+    k = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+    assert expected_acc_loss(p, student, teacher, targets).item() == pytest.approx(k / 4,
+                                                                                 abs=1e-5)
+    assert acc_loss(p, student, teacher, targets).item() < k / 10
+    with pytest.raises(ValueError, match="KL_DIRECTION"):
+        expected_acc_loss(p, student, teacher, targets, "symmetric")
 
 
 def test_acc_loss_gradient_to_h_follows_the_papers_order():

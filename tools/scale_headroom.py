@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dld_spotter.data.stream import text_heights
 from dld_spotter.evaluation.compare import markdown_table
 from dld_spotter.evaluation.protocol import ImageResult, accumulate
+from dld_spotter.modeling.drs import smallest_legible_scale
 
 
 def per_image_results(folder: str) -> dict[int, ImageResult]:
@@ -64,11 +65,8 @@ def size_rule(heights: Mapping[int, float], scales: Sequence[float], images: Seq
               min_height: float) -> dict[int, float]:
     """Per image the smallest scale keeping its smallest word >= ``min_height`` px, else the
     largest scale (images without words: the smallest)."""
-    out = {}
-    for i in images:
-        fits = [s for s in scales if heights.get(i, math.inf) * s >= min_height]
-        out[i] = min(fits) if fits else max(scales)
-    return out
+    return {i: smallest_legible_scale(heights.get(i, math.inf), scales, min_height)
+            for i in images}
 
 
 def oracle(runs: Mapping[float, dict[int, ImageResult]], cost: Mapping[float, float],

@@ -7,6 +7,7 @@ from .losses import (
     aligned_feature_loss,
     beam_targets,
     con_loss,
+    expected_acc_loss,
     flops_loss,
     roi_loss,
     seq_loss,
@@ -16,5 +17,5 @@ from .losses import (
 from .teacher import build_teacher
 
 __all__ = ["KL_DIRECTIONS", "SEQ_LOSS_NORMS", "acc_loss", "affinity_loss",
-           "aligned_feature_loss", "beam_targets", "build_teacher", "con_loss", "flops_loss",
-           "roi_loss", "seq_loss", "step_kl", "step_mse"]
+           "aligned_feature_loss", "beam_targets", "build_teacher", "con_loss",
+           "expected_acc_loss", "flops_loss", "roi_loss", "seq_loss", "step_kl", "step_mse"]

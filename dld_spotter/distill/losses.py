@@ -7,7 +7,7 @@ Shapes: ``N`` RoIs, ``T`` decoding steps, ``K`` classes, ``k`` candidate scales,
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,8 @@ from ..charset import EOS, IGNORE
 KL_DIRECTIONS = ("mixture_teacher", "teacher_mixture")
 SEQ_LOSS_NORMS = ("sequence", "character")
 ROI_FEATURES = ("pooled", "normalized")
+ACC_MEANS = ("step", "image")
+DRS_ESTIMATORS = ("gumbel", "expectation")
 EPS = 1e-8
 
 
@@ -92,8 +94,12 @@ def step_kl(student_log_probs: torch.Tensor, teacher_probs: torch.Tensor,
     """Per-step ``KL(teacher || student)`` of ``(N, T, K)`` distributions (the student's as
     log-probabilities), averaged over scored steps (``targets`` ``(N, T)`` not IGNORE): the
     logits distillation of Table 3."""
-    kl = F.kl_div(student_log_probs, teacher_probs, reduction="none").sum(dim=-1)
-    return _scored_mean(kl, targets)
+    return _scored_mean(_kl_per_step(student_log_probs, teacher_probs), targets)
+
+
+def _kl_per_step(log_p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``KL(q || p)`` ``(N, T)`` of ``(N, T, K)`` distributions, ``p`` as log-probabilities."""
+    return F.kl_div(log_p, q, reduction="none").sum(dim=-1)
 
 
 def step_mse(student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor
@@ -131,18 +137,31 @@ def aligned_feature_loss(student: Sequence[torch.Tensor], teacher: Sequence[torc
     return torch.stack(losses).mean()
 
 
-def _scored_mean(per_step: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean of ``(N, T)`` values over the steps whose target is not IGNORE (0 if none)."""
+def _scored_mean(per_step: torch.Tensor, targets: torch.Tensor,
+                 groups: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Mean of ``(N, T)`` values over the steps whose target is not IGNORE (0 if none).
+
+    ``groups`` ``(N,)`` (the image of each row): the mean of each group's scored steps
+    first, then the mean over the groups that have any, so that each counts once."""
     valid = targets != IGNORE
     if not bool(valid.any()):
         return per_step.sum() * 0.0
-    return per_step[valid].mean()
+    if groups is None:
+        return per_step[valid].mean()
+    ids = groups[:, None].expand_as(targets)[valid]
+    num = max(int(groups.max()) + 1, 1)
+    sums = per_step.new_zeros(num).index_add(0, ids, per_step[valid])
+    counts = per_step.new_zeros(num).index_add(0, ids, torch.ones_like(ids, dtype=per_step.dtype))
+    scored = counts > 0
+    return (sums[scored] / counts[scored]).mean()
 
 
 def acc_loss(h: torch.Tensor, student_probs: torch.Tensor, teacher_probs: torch.Tensor,
-             targets: torch.Tensor, direction: str = "mixture_teacher") -> torch.Tensor:
+             targets: torch.Tensor, direction: str = "mixture_teacher",
+             images: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Eq. 2: ``KL(sum_i h_i y_si, y)`` between the ``h``-weighted mixture of the students'
-    per-step distributions and the teacher's, averaged over scored steps.
+    per-step distributions and the teacher's, averaged over scored steps (with ``images``,
+    per image first: see :func:`_scored_mean`).
 
     Args:
         h: ``(N, k)`` the scale decision of each RoI's image.
@@ -151,16 +170,37 @@ def acc_loss(h: torch.Tensor, student_probs: torch.Tensor, teacher_probs: torch.
         targets: ``(N, T)`` the (shared) teacher-forcing targets; IGNORE steps do not count.
         direction: ``"mixture_teacher"`` = KL(mixture || teacher), the paper's order;
             ``"teacher_mixture"`` = KL(teacher || mixture), the reverse.
+        images: ``(N,)`` the image index of each RoI, or None.
     """
     check_option("MODEL.DLD.DRS.KL_DIRECTION", direction, KL_DIRECTIONS)
     if h.shape[0] == 0:
         return h.sum() * 0.0
     mixture = torch.einsum("nk,kntc->ntc", h, student_probs)
-    log_mixture = mixture.clamp(min=EPS).log()
+    return _scored_mean(_kl_to_teacher(mixture, teacher_probs, direction), targets, images)
+
+
+def expected_acc_loss(p: torch.Tensor, student_probs: torch.Tensor,
+                      teacher_probs: torch.Tensor, targets: torch.Tensor,
+                      direction: str = "mixture_teacher",
+                      images: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The expectation of Eq. 2 over one-hot decisions drawn from ``p`` ``(N, k)`` (each RoI's
+    image's selector probabilities): ``sum_i p_i KL(y_si, y)``, the value that Gumbel samples
+    of ``h`` estimate, exactly. Other arguments as :func:`acc_loss`."""
+    check_option("MODEL.DLD.DRS.KL_DIRECTION", direction, KL_DIRECTIONS)
+    if p.shape[0] == 0:
+        return p.sum() * 0.0
+    kl = _kl_to_teacher(student_probs, teacher_probs, direction)  # (k, N, T)
+    return _scored_mean(torch.einsum("nk,knt->nt", p, kl), targets, images)
+
+
+def _kl_to_teacher(probs: torch.Tensor, teacher_probs: torch.Tensor, direction: str
+                   ) -> torch.Tensor:
+    """Per-step KL of student distributions ``(..., N, T, K)`` and the teacher's ``(N, T, K)``
+    in ``direction``: ``(..., N, T)``."""
+    log_probs = probs.clamp(min=EPS).log()
     if direction == "teacher_mixture":
-        return step_kl(log_mixture, teacher_probs, targets)
-    kl = (mixture * (log_mixture - teacher_probs.clamp(min=EPS).log())).sum(dim=-1)
-    return _scored_mean(kl, targets)
+        return _kl_per_step(log_probs, teacher_probs.expand_as(probs))
+    return (probs * (log_probs - teacher_probs.clamp(min=EPS).log())).sum(dim=-1)
 
 
 def flops_loss(h: torch.Tensor, flops: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 
 from ..charset import build_charset
-from ..checkpoint import TextCheckpointer
+from ..checkpoint import TextCheckpointer, load_strict
 from ..data.mapper import TextDatasetMapper
 from ..data.mixed import build_mixed_train_loader
 from ..data.stream import (
@@ -97,7 +97,8 @@ class TextSpotterTrainer(DefaultTrainer):
         """detectron2's, with a clear error when ``MODEL.WEIGHTS`` names no file (instead of
         an assertion deep in fvcore), weights of another architecture refused unless
         ``allow_partial`` (:class:`~dld_spotter.checkpoint.TextCheckpointer`), and a stream
-        resumed from iteration N continuing with fresh data (its seeds take N)."""
+        resumed from iteration N continuing with fresh data (its seeds take N). A new run
+        then loads ``MODEL.DLD.DRS.WEIGHTS`` (if set) into a DLD student's selector."""
         weights = self.cfg.MODEL.WEIGHTS
         resuming = resume and self.checkpointer.has_checkpoint()
         if weights and not resuming and not PathManager.isfile(weights):
@@ -108,6 +109,12 @@ class TextSpotterTrainer(DefaultTrainer):
                 "pass MODEL.WEIGHTS \"\" to train from scratch")
         self.checkpointer.allow_partial = allow_partial
         super().resume_or_load(resume=resume)
+        selector_weights = self.cfg.MODEL.DLD.DRS.WEIGHTS
+        model = self.model.module if hasattr(self.model, "module") else self.model  # DDP
+        if selector_weights and not resuming and getattr(model, "selector", None) is not None:
+            load_strict(model.selector, selector_weights,
+                        "MODEL.DLD.DRS.WEIGHTS is a selector of this config's DRS shape, "
+                        "written by tools/train_selector.py")
         if isinstance(self.data_loader, StreamLoader):
             self.data_loader.stream.start_iter = self.start_iter
 

@@ -30,6 +30,8 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..distill.losses import (
+    ACC_MEANS,
+    DRS_ESTIMATORS,
     KL_DIRECTIONS,
     ROI_FEATURES,
     SEQ_LOSS_NORMS,
@@ -39,6 +41,7 @@ from ..distill.losses import (
     beam_targets,
     check_option,
     con_loss,
+    expected_acc_loss,
     flops_loss,
     roi_loss,
     seq_loss,
@@ -83,6 +86,8 @@ class DLDSpotter(TextSpotter):
         affinity_weight: float = 0.0,
         det_feature_weight: float = 0.0,
         kl_direction: str = "mixture_teacher",
+        acc_mean: str = "step",
+        estimator: str = "gumbel",
         beam_width: int = 3,
         top_k: int = 1,
         seq_loss_per: str = "sequence",
@@ -121,6 +126,8 @@ class DLDSpotter(TextSpotter):
                              f"({beam_width})]")
         self.kl_direction = check_option("MODEL.DLD.DRS.KL_DIRECTION", kl_direction,
                                          KL_DIRECTIONS)
+        self.acc_mean = check_option("MODEL.DLD.DRS.ACC_MEAN", acc_mean, ACC_MEANS)
+        self.estimator = check_option("MODEL.DLD.DRS.ESTIMATOR", estimator, DRS_ESTIMATORS)
         self.seq_loss_per = check_option("MODEL.DLD.SKD.SEQ_LOSS_PER", seq_loss_per,
                                          SEQ_LOSS_NORMS)
         self.roi_features = check_option("MODEL.DLD.SKD.ROI_FEATURES", roi_features,
@@ -157,6 +164,8 @@ class DLDSpotter(TextSpotter):
             "affinity_weight": dld.SKD.AFFINITY_WEIGHT,
             "det_feature_weight": dld.SKD.DET_FEATURE_WEIGHT,
             "kl_direction": dld.DRS.KL_DIRECTION,
+            "acc_mean": dld.DRS.ACC_MEAN,
+            "estimator": dld.DRS.ESTIMATOR,
             "beam_width": dld.SKD.BEAM_WIDTH,
             "top_k": dld.SKD.TOP_K,
             "seq_loss_per": dld.SKD.SEQ_LOSS_PER,
@@ -234,7 +243,7 @@ class DLDSpotter(TextSpotter):
             log_p = self.selector(self.selector.thumbnails(images.tensor, images.image_sizes))
             h = gumbel_softmax_sample(log_p, self.tau)
             chosen = [self.scales[i] for i in h.argmax(dim=1).tolist()]
-            losses.update(self._drs_losses(h, images, rois, targets, teacher_out))
+            losses.update(self._drs_losses(h, log_p, images, rois, targets, teacher_out))
             storage = get_event_storage()
             storage.put_scalar("dld/scale", sum(chosen) / len(chosen))
             storage.put_scalar("dld/tau", self.tau)
@@ -322,24 +331,28 @@ class DLDSpotter(TextSpotter):
             out["beams"] = beam_targets(beams[:, : self.top_k])
         return out
 
-    def _drs_losses(self, h: torch.Tensor, images: ImageList, rois: List[Instances],
-                    targets: torch.Tensor, teacher_out: Dict[str, torch.Tensor]
-                    ) -> Dict[str, torch.Tensor]:
-        """Eq. 4 (times lambda_2): ``loss_acc`` and ``loss_flops``; gradient to ``h`` only."""
+    def _drs_losses(self, h: torch.Tensor, log_p: torch.Tensor, images: ImageList,
+                    rois: List[Instances], targets: torch.Tensor,
+                    teacher_out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Eq. 4 (times lambda_2): ``loss_acc`` and ``loss_flops`` of the Gumbel sample ``h``
+        ``(B, k)``, or (``ESTIMATOR "expectation"``) their expectations under the selector's
+        ``log_p`` ``(B, k)``; gradient to the selector only."""
         if self.scale_flops.numel() != len(self.scales):
             raise RuntimeError("DLDSpotter: the FLOPs per scale are not set: give "
                                "MODEL.DLD.DRS.FLOPS or train with TextSpotterTrainer, which "
                                "measures them (ScaleFlopsHook)")
+        decision, acc = (log_p.exp(), expected_acc_loss) if self.estimator == "expectation" \
+            else (h, acc_loss)
         if len(targets) == 0:
-            loss_acc = h.sum() * 0.0
+            loss_acc = decision.sum() * 0.0
         else:
             student_probs = self._probs_at_every_scale(images, rois, targets)
             counts = torch.tensor([len(r) for r in rois], device=h.device)
-            h_roi = h.repeat_interleave(counts, dim=0)
-            loss_acc = acc_loss(h_roi, student_probs, teacher_out["probs"], targets,
-                                self.kl_direction)
+            image_of_roi = torch.arange(len(rois), device=h.device).repeat_interleave(counts)
+            loss_acc = acc(decision[image_of_roi], student_probs, teacher_out["probs"], targets,
+                           self.kl_direction, image_of_roi if self.acc_mean == "image" else None)
         return {"loss_acc": loss_acc * self.drs_loss_weight,
-                "loss_flops": flops_loss(h, self.scale_flops) * self.flops_weight
+                "loss_flops": flops_loss(decision, self.scale_flops) * self.flops_weight
                 * self.drs_loss_weight}
 
     @torch.no_grad()

@@ -91,6 +91,13 @@ def gumbel_softmax_sample(log_probs: torch.Tensor, tau: float, hard: bool = True
     return one_hot - soft.detach() + soft
 
 
+def smallest_legible_scale(height: float, scales: Sequence[float], min_height: float) -> float:
+    """The smallest of ``scales`` at which text ``height`` px high keeps ``min_height`` px;
+    the largest scale if none does (an image without words, ``height`` inf: the smallest)."""
+    fits = [s for s in scales if height * s >= min_height]
+    return min(fits) if fits else max(scales)
+
+
 def temperature(epoch: int, tau_init: float, decay: float) -> float:
     """The schedule of §3.3: ``tau = tau_init * decay ** epoch``."""
     return tau_init * decay**epoch
