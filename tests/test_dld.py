@@ -459,3 +459,21 @@ def test_train_selector_labels_by_the_size_rule_and_writes_loadable_weights(
     tool.main(["--config-file", DLD_CONFIG, "--out", out, "--steps", "4", "--batch", "4",
                *opts])
     load_strict(model.selector, out)  # the selector's own keys and shapes
+
+
+def test_expectation_estimator_reaches_the_selector_losses(synth_dataset, teacher_files,
+                                                           tmp_path):
+    """ESTIMATOR "expectation": L_flops is the cost expected under the selector's p, not the
+    cost of a Gumbel sample's one scale."""
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.DRS.ESTIMATOR",
+                  "expectation")
+    model = dld_model(cfg, teacher_files)
+    batch = training_batches(cfg, 1)[0]
+    with EventStorage():
+        losses = model(batch)
+    images = model.preprocess_image(batch)
+    with torch.no_grad():
+        p = model.selector(model.selector.thumbnails(images.tensor, images.image_sizes)).exp()
+    flops = torch.tensor([6.0, 5, 4, 3, 2, 1])  # DRS_OPTS
+    expected = (p * flops / 6).sum(dim=1).mean() * cfg.MODEL.DLD.DRS.FLOPS_WEIGHT
+    assert losses["loss_flops"].item() == pytest.approx(expected.item(), rel=1e-5)

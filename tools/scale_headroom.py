@@ -19,10 +19,10 @@ import argparse
 import json
 import math
 import os
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
-from dld_spotter.data.stream import text_heights
+from dld_spotter.data.stream import smallest_text_height
 from dld_spotter.evaluation.compare import markdown_table
 from dld_spotter.evaluation.protocol import ImageResult, accumulate
 from dld_spotter.modeling.drs import smallest_legible_scale
@@ -46,12 +46,10 @@ def smallest_word_heights(annotations: str, base_size: int) -> dict[int, float]:
     with open(annotations) as f:
         coco = json.load(f)
     factor = {im["id"]: base_size / min(im["height"], im["width"]) for im in coco["images"]}
-    out: dict[int, float] = {}
+    words = defaultdict(list)
     for ann in coco["annotations"]:
-        if not ann.get("ignore"):
-            height = text_heights([ann["segmentation"][0]])[0] * factor[ann["image_id"]]
-            out[ann["image_id"]] = min(out.get(ann["image_id"], math.inf), height)
-    return out
+        words[ann["image_id"]].append(ann)
+    return {i: smallest_text_height(anns) * factor[i] for i, anns in words.items()}
 
 
 def combine(runs: Mapping[float, dict[int, ImageResult]], cost: Mapping[float, float],

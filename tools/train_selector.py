@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import time
 from typing import List, Sequence, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from detectron2.data import DatasetCatalog
@@ -32,7 +30,7 @@ from detectron2.utils.logger import setup_logger
 
 from dld_spotter.config import load_config
 from dld_spotter.data.mapper import TextDatasetMapper
-from dld_spotter.data.stream import text_heights
+from dld_spotter.data.stream import smallest_text_height
 from dld_spotter.files import atomic_write
 from dld_spotter.modeling.drs import smallest_legible_scale
 
@@ -49,10 +47,7 @@ def labelled_thumbnails(cfg, model, dataset: str, min_height: float
     start = time.time()
     for n, d in enumerate(dicts):
         x = mapper(d)
-        factor = x["image"].shape[1] / d["height"]
-        polygons = [np.asarray(a["segmentation"][0]) for a in d["annotations"]
-                    if not a.get("ignore")]
-        smallest = float(text_heights(polygons).min()) * factor if polygons else math.inf
+        smallest = smallest_text_height(d["annotations"]) * x["image"].shape[1] / d["height"]
         labels.append(scales.index(smallest_legible_scale(smallest, scales, min_height)))
         with torch.no_grad():
             images = model.preprocess_image([x])

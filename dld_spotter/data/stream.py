@@ -16,6 +16,7 @@ from iteration 0 keeps the seeds it always had.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -38,7 +39,8 @@ from .synth import (
 )
 
 __all__ = ["STREAM_DATASET", "STREAM_TAGS", "RenderedCropStream", "SynthSceneStream",
-           "WordCropStream", "cut_word_crops", "first_crops", "render_word_crop", "text_heights"]
+           "WordCropStream", "cut_word_crops", "first_crops", "render_word_crop",
+           "smallest_text_height", "text_heights"]
 
 STREAM_DATASET = "synth_stream"
 # Seed-sequence tags of the streams: training, and the held-out crops of evaluation.
@@ -81,6 +83,14 @@ def text_heights(polygons: Sequence[np.ndarray]) -> np.ndarray:
         half_perimeter, area = shape.length / 2, shape.area
         out[i] = (half_perimeter - np.sqrt(max(half_perimeter**2 - 4 * area, 0.0))) / 2
     return out
+
+
+def smallest_text_height(annotations: Sequence[dict]) -> float:
+    """Height (:func:`text_heights`) of the smallest word among ``annotations`` (dataset-dict
+    or COCO entries, polygon ``segmentation``) that is not ``ignore``d, in their pixels; inf
+    if there is none."""
+    polygons = [np.asarray(a["segmentation"][0]) for a in annotations if not a.get("ignore")]
+    return float(text_heights(polygons).min()) if polygons else math.inf
 
 
 class SynthSceneStream(_SeededStream):

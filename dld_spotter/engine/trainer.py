@@ -56,6 +56,11 @@ class StreamLoader:
         return iter(self.loader)
 
 
+def unwrap_ddp(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a DDP wrapper, or ``model`` itself."""
+    return model.module if hasattr(model, "module") else model
+
+
 class TextSpotterTrainer(DefaultTrainer):
     """Trains any meta-architecture of this project from a config.
 
@@ -110,7 +115,7 @@ class TextSpotterTrainer(DefaultTrainer):
         self.checkpointer.allow_partial = allow_partial
         super().resume_or_load(resume=resume)
         selector_weights = self.cfg.MODEL.DLD.DRS.WEIGHTS
-        model = self.model.module if hasattr(self.model, "module") else self.model  # DDP
+        model = unwrap_ddp(self.model)
         if selector_weights and not resuming and getattr(model, "selector", None) is not None:
             load_strict(model.selector, selector_weights,
                         "MODEL.DLD.DRS.WEIGHTS is a selector of this config's DRS shape, "
@@ -180,7 +185,7 @@ class TextSpotterTrainer(DefaultTrainer):
         """detectron2's ``test``, plus, per data set, the cost (FLOPs, FPS) and recognition
         accuracy on ground-truth boxes (``TEST.TEXT.*``), logged with the text metrics as one
         table."""
-        module = model.module if hasattr(model, "module") else model  # DDP
+        module = unwrap_ddp(model)
         if isinstance(module, RecognitionPretrainer):
             return {"heldout_crops": heldout_crop_accuracy(cfg, module)}
         results = super().test(cfg, model, evaluators)
@@ -230,7 +235,7 @@ class TextSpotterTrainer(DefaultTrainer):
     def build_hooks(self):
         hooks = super().build_hooks()
         hooks.insert(-1, SaveOnInterruptHook(self.checkpointer))
-        model = self.model.module if hasattr(self.model, "module") else self.model  # DDP
+        model = unwrap_ddp(self.model)
         if isinstance(model, DLDSpotter):  # teacher, temperature, FLOPs per scale
             hooks[1:1] = build_dld_hooks(self.cfg, model)
         return hooks
