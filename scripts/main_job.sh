@@ -3,7 +3,7 @@
 # shipped with the package (MODEL_ZOO.md), distil it into a tiny DLD student, evaluate that,
 # spot text in a few validation images with both, and print them side by side.
 #   RETRAIN_TEACHER=1 bash scripts/main_job.sh   re-trains the teacher first with the full
-#                                                recipe (scripts/train_teacher.sh, ~3 h on CPU)
+#                                                recipe (scripts/train_teacher.sh, ~2 h on CPU)
 # Re-running reuses what exists (data, final checkpoints) and only re-evaluates; an interrupted
 # training resumes from its last checkpoint. Extra arguments are config options of every stage.
 set -euo pipefail
