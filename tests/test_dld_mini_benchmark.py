@@ -88,6 +88,20 @@ def test_every_paper_row_has_a_config_and_its_own_folder():
     assert not bench.benchmark_runs("x.yaml", train_teacher=False)[0].train
 
 
+def test_selector_options_reach_exactly_the_rows_with_a_selector(monkeypatch):
+    from dld_spotter.config import load_config
+
+    monkeypatch.chdir(REPO)
+    start = ["MODEL.DLD.DRS.THUMBNAIL_SIZE", "160", "MODEL.DLD.DRS.NORM", "BN"]
+    runs = bench.benchmark_runs("configs/synth/teacher_tiny.yaml", selector_opts=start)
+    for run in runs:
+        cfg = load_config(run.config, run.opts)
+        has_selector = cfg.MODEL.META_ARCHITECTURE == "DLDSpotter" and not cfg.MODEL.DLD.FIXED_SCALE
+        assert has_selector == run.name.startswith(("DRS", "DLD"))
+        assert (cfg.MODEL.DLD.DRS.THUMBNAIL_SIZE == 160) == has_selector, run.name
+    assert load_config(runs[4].config, runs[4].opts).MODEL.DLD.DRS.FLOPS_WEIGHT == 0.3
+
+
 @pytest.mark.parametrize("iters, opts, expected", [
     (150, [], 12),  # 150 iterations x 4 images / 50 epochs
     (150, ["SOLVER.IMS_PER_BATCH", "16"], 48),

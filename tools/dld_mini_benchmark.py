@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The paper's Tables 1, A1, 5 and A2 in miniature, on the synthetic benchmark, in one command.
 
-    .venv/bin/python tools/dld_mini_benchmark.py        # the committed run: ~1 h on 2 CPU cores
+    .venv/bin/python tools/dld_mini_benchmark.py        # ~35 min on 2 CPU cores
 
 Runs, each in its own process, into ``--out/<run>``:
 
@@ -12,6 +12,14 @@ Runs, each in its own process, into ``--out/<run>``:
 
 then the high/low-resolution feature distances (Table A2) of ``H`` and of the students, and
 writes ``--report`` ``.md``, ``.json`` and ``.png`` (end-to-end H-mean versus GFLOPs).
+
+The selectors start from scratch as in §3.3, or from a pre-trained start given to the rows with
+a selector only (``--selector-opts``; the committed run used the size-rule selector of
+``configs/synth/dld_tiny_sized.yaml``)::
+
+    .venv/bin/python tools/dld_mini_benchmark.py --selector-opts \\
+        MODEL.DLD.DRS.WEIGHTS dld_spotter://selector_tiny.pth \\
+        MODEL.DLD.DRS.THUMBNAIL_SIZE 224 MODEL.DLD.DRS.NORM BN
 
 A finished run is not repeated; an interrupted one (Ctrl-C saves a checkpoint) resumes from
 its last checkpoint when the command is run again. To scale up (e.g. on GPUs): more data
@@ -68,17 +76,21 @@ class Run:
     test_scale: float = 1.0  # of an evaluation-only run: its test size relative to H's
 
 
-def benchmark_runs(teacher_config: str, train_teacher: bool = True) -> list[Run]:
+def benchmark_runs(teacher_config: str, train_teacher: bool = True,
+                   selector_opts: list[str] | None = None) -> list[Run]:
+    """The rows of Table 1; ``selector_opts`` go to the rows with a selector (DRS-only, DLD),
+    e.g. a pre-trained selector start."""
     synth = os.path.join("configs", "synth")
+    sel = list(selector_opts or [])
     return [
         Run("H", teacher_config, train=train_teacher, student=False),
         Run("L", teacher_config, train=False, student=False, test_scale=0.5),
         Run("SKD-only", os.path.join(synth, "dld_tiny_skd_only.yaml")),
-        Run("DRS-only γ=0.1", os.path.join(synth, "dld_tiny_drs_only.yaml")),
+        Run("DRS-only γ=0.1", os.path.join(synth, "dld_tiny_drs_only.yaml"), sel),
         Run("DRS-only γ=0.3", os.path.join(synth, "dld_tiny_drs_only.yaml"),
-            ["MODEL.DLD.DRS.FLOPS_WEIGHT", "0.3"]),
-        Run("DLD γ=0.1", os.path.join(synth, "dld_tiny.yaml")),
-        Run("DLD γ=0.3", os.path.join(synth, "dld_tiny_gamma0.3.yaml")),
+            ["MODEL.DLD.DRS.FLOPS_WEIGHT", "0.3", *sel]),
+        Run("DLD γ=0.1", os.path.join(synth, "dld_tiny.yaml"), sel),
+        Run("DLD γ=0.3", os.path.join(synth, "dld_tiny_gamma0.3.yaml"), sel),
     ]
 
 
@@ -394,6 +406,12 @@ def main() -> None:
                              "one shipped with the package); '' trains H here (from "
                              "--teacher-config's MODEL.WEIGHTS, its pre-training)")
     parser.add_argument("--student-iters", type=int, default=150)
+    parser.add_argument("--selector-opts", nargs="*", default=[], metavar="KEY VALUE",
+                        help="config options for the runs with a selector only, e.g. the "
+                             "size-rule start of configs/synth/dld_tiny_sized.yaml: "
+                             "MODEL.DLD.DRS.WEIGHTS dld_spotter://selector_tiny.pth "
+                             "MODEL.DLD.DRS.THUMBNAIL_SIZE 224 MODEL.DLD.DRS.NORM BN "
+                             "(default: the paper's selector, from scratch)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="config options for every run (KEY VALUE ...)")
     a = parser.parse_args()
@@ -415,7 +433,8 @@ def main() -> None:
     if a.teacher_weights and not PathManager.isfile(a.teacher_weights):
         raise SystemExit(f"--teacher-weights {a.teacher_weights}: no such file; train it "
                          "(bash scripts/train_teacher.sh) or pass '' to train H here")
-    runs = benchmark_runs(a.teacher_config, train_teacher=not a.teacher_weights)
+    runs = benchmark_runs(a.teacher_config, train_teacher=not a.teacher_weights,
+                          selector_opts=a.selector_opts)
     rows = {}
     for i, run in enumerate(runs, 1):
         log(f"[{i}/{len(runs)}] {run.name} (elapsed {(time.time() - start) / 60:.1f} min)")

@@ -1,0 +1,148 @@
+#!/usr/bin/env python
+"""Where inference time goes: milliseconds per image in each stage of several trained models,
+measured side by side in one run on a data set's test images (batch size 1, as ``fps`` is).
+
+    .venv/bin/python tools/inference_breakdown.py \\
+        --model H configs/synth/teacher_tiny.yaml dld_spotter://teacher_tiny.pth \\
+        --model DLD configs/synth/dld_tiny_sized.yaml output/dld_tiny_sized/model_final.pth
+
+A model is ``NAME CONFIG WEIGHTS [KEY VALUE ...]``. The stages are the selector (thumbnail and
+network), the backbone, the RPN (head, proposal decoding and NMS), the box head (with its NMS),
+the mask head, recognition, and "other": the rest of ``model(inputs)`` (pre-processing,
+resizing, pasting masks into the image). Only the backbone and the RPN head grow with the
+pixels; the other stages cost about the same at every scale, which caps the speed-up a smaller
+input can give. On CUDA each stage is synchronised before and after.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+# (stage, path of the object under the model, attribute whose calls it times)
+STAGES = [
+    ("selector", "selector", "thumbnails"),
+    ("selector", "selector", "forward"),
+    ("backbone", "backbone", "forward"),
+    ("RPN", "proposal_generator", "forward"),
+    ("box head", "roi_heads", "_forward_box"),
+    ("mask head", "roi_heads", "_forward_mask"),
+    ("recognition", "roi_heads", "_forward_recognition"),
+]
+
+
+def _clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def instrument(model: nn.Module, seconds: dict[str, float]) -> None:
+    """Wrap each of ``STAGES`` that ``model`` has so that its calls add their wall time to
+    ``seconds[stage]``."""
+    device = next(model.parameters()).device
+    for stage, path, attr in STAGES:
+        owner = getattr(model, path, None)
+        if owner is None:
+            continue
+        inner: Callable = getattr(owner, attr)
+
+        @functools.wraps(inner)
+        def timed(*args, _inner=inner, _stage=stage, **kwargs):
+            start = _clock(device)
+            try:
+                return _inner(*args, **kwargs)
+            finally:
+                seconds[_stage] += _clock(device) - start
+
+        setattr(owner, attr, timed)
+
+
+@torch.no_grad()
+def breakdown(model: nn.Module, inputs: Iterable[dict], warmup: int = 2) -> dict[str, float]:
+    """Mean milliseconds per image of each stage of ``model`` (eval mode, one image a call)
+    and their ``"total"``; the first ``warmup`` images are run but not counted."""
+    seconds: dict[str, float] = defaultdict(float)
+    instrument(model, seconds)
+    device = next(model.parameters()).device
+    model.eval()
+    total, counted = 0.0, 0
+    for i, inp in enumerate(inputs):
+        if i == warmup:
+            seconds.clear()
+        start = _clock(device)
+        model([inp])
+        if i >= warmup:
+            total += _clock(device) - start
+            counted += 1
+    if counted == 0:
+        raise ValueError(f"breakdown: no image after the {warmup} warm-up images")
+    ms = {stage: 1000 * s / counted for stage, s in seconds.items()}
+    ms["other"] = 1000 * total / counted - sum(ms.values())
+    ms["total"] = 1000 * total / counted
+    return ms
+
+
+def table(results: dict[str, dict[str, float]]) -> str:
+    """A Markdown table: a row per stage, a column of ms/image per model, images/s last."""
+    names = list(results)
+    order = [s for s in dict.fromkeys(s for s, _, _ in STAGES)
+             if any(s in r for r in results.values())] + ["other", "total"]
+    lines = ["| stage (ms / image) | " + " | ".join(names) + " |",
+             "|---" * (len(names) + 1) + "|"]
+    for stage in order:
+        cells = [f"{results[n][stage]:.1f}" if stage in results[n] else "–" for n in names]
+        label = f"**{stage}**" if stage == "total" else stage
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("| images/s | " + " | ".join(f"{1000 / results[n]['total']:.2f}"
+                                               for n in names) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", nargs="+", action="append", required=True,
+                        metavar="NAME CONFIG WEIGHTS [KEY VALUE]",
+                        help="a model to time (repeat for several)")
+    parser.add_argument("--dataset", default="synth_val", help="a registered test set")
+    parser.add_argument("--images", type=int, default=50, help="images timed per model")
+    parser.add_argument("--warmup", type=int, default=2)
+    a = parser.parse_args(argv)
+    for spec in a.model:
+        if len(spec) < 3 or len(spec) % 2 == 0:
+            parser.error(f"--model {' '.join(spec)}: give NAME CONFIG WEIGHTS [KEY VALUE ...]")
+
+    from dld_spotter.checkpoint import load_strict
+    from dld_spotter.config import load_config, resolve_device
+    from dld_spotter.engine import TextSpotterTrainer
+
+    torch.set_flush_denormal(True)
+    results, device = {}, "cpu"
+    for name, config, weights, *opts in a.model:
+        every_opt = [*opts, "MODEL.WEIGHTS", weights]
+        cfg = resolve_device(load_config(config, every_opt), every_opt)
+        model, device = TextSpotterTrainer.build_model(cfg), cfg.MODEL.DEVICE
+        load_strict(model, weights, f"--model {name}'s weights")
+        loader = TextSpotterTrainer.build_test_loader(cfg, a.dataset)
+        inputs = (batch[0] for batch in loader)
+        results[name] = breakdown(model, itertools.islice(inputs, a.images + a.warmup),
+                                  a.warmup)
+        print(f"{name}: {results[name]['total']:.1f} ms / image", file=sys.stderr, flush=True)
+    text = (f"{a.dataset}, {a.images} images, batch 1, "
+            f"{device if device != 'cpu' else f'CPU ({os.cpu_count()} cores)'}\n\n"
+            + table(results))
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
