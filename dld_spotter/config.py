@@ -307,7 +307,9 @@ def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:
     try:
         cfg.merge_from_list(list(opts))
     except (KeyError, AssertionError, ValueError) as e:
-        raise type(e)(f"command-line opts {list(opts)}: {e}") from e
+        hint = (" (a float key's value needs a decimal point, e.g. 10.0 for 10)"
+                if "<class 'float'> vs. <class 'int'>" in str(e) else "")
+        raise type(e)(f"command-line opts {list(opts)}: {e}{hint}") from e
     return cfg
 
 

@@ -109,3 +109,20 @@ def test_train_net_writes_the_configured_device_and_runs_where_it_can(tmp_path):
     assert "device: cpu" in result.stdout
     assert "CUDA is not available: running on the CPU" in result.stdout + result.stderr
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["MODEL"]["DEVICE"] == "cuda"
+
+
+@pytest.mark.parametrize("opts, error, names", [
+    (["MODEL.DLD.DRS.LR_FACTOR", "10"], ValueError, ["MODEL.DLD.DRS.LR_FACTOR", "10.0 for 10"]),
+    (["MODEL.DLD.DRS.LR_FACTR", "10.0"], AssertionError, ["key: MODEL.DLD.DRS.LR_FACTR"]),
+    (["MODEL.DLD.DRS.LR_FACTOR"], AssertionError, ["command-line opts"]),
+])
+def test_bad_command_line_opts_name_the_key_and_the_fix(opts, error, names):
+    with pytest.raises(error) as info:
+        load_config("", opts)
+    assert all(name in str(info.value) for name in names), str(info.value)
+    assert load_config("", ["MODEL.DLD.DRS.LR_FACTOR", "10.0"]).MODEL.DLD.DRS.LR_FACTOR == 10.0
+
+
+def test_a_missing_config_file_names_the_file_and_where_configs_live():
+    with pytest.raises(FileNotFoundError, match="configs/nope.yaml.*configs live in configs/"):
+        load_config("configs/nope.yaml")
