@@ -66,28 +66,24 @@ def instrument(model: nn.Module, seconds: dict[str, float]) -> None:
         setattr(owner, attr, timed)
 
 
-@torch.no_grad()
 def breakdown(model: nn.Module, inputs: Iterable[dict], warmup: int = 2) -> dict[str, float]:
-    """Mean milliseconds per image of each stage of ``model`` (eval mode, one image a call)
-    and their ``"total"``; the first ``warmup`` images are run but not counted."""
+    """Mean milliseconds per image of each stage of ``model`` (timed as ``fps`` is: eval mode,
+    one image a call, :func:`~dld_spotter.evaluation.cost.time_every_image`) and their
+    ``"total"``; the first ``warmup`` images are run but not counted."""
+    from dld_spotter.evaluation.cost import time_every_image
+
+    inputs = list(inputs)
+    if len(inputs) <= warmup:
+        raise ValueError(f"breakdown: no image after the {warmup} warm-up images")
     seconds: dict[str, float] = defaultdict(float)
     instrument(model, seconds)
-    device = next(model.parameters()).device
-    model.eval()
-    total, counted = 0.0, 0
-    for i, inp in enumerate(inputs):
-        if i == warmup:
-            seconds.clear()
-        start = _clock(device)
-        model([inp])
-        if i >= warmup:
-            total += _clock(device) - start
-            counted += 1
-    if counted == 0:
-        raise ValueError(f"breakdown: no image after the {warmup} warm-up images")
-    ms = {stage: 1000 * s / counted for stage, s in seconds.items()}
-    ms["other"] = 1000 * total / counted - sum(ms.values())
-    ms["total"] = 1000 * total / counted
+    time_every_image(model, [], inputs[:warmup])
+    seconds.clear()
+    times, _ = time_every_image(model, [[x] for x in inputs[warmup:]])
+    ms = {stage: 1000 * s / len(times) for stage, s in seconds.items()}
+    total = 1000 * sum(times) / len(times)
+    ms["other"] = total - sum(ms.values())
+    ms["total"] = total
     return ms
 
 
