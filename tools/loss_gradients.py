@@ -52,6 +52,8 @@ def gradient_norms(model: nn.Module, batches: Iterable[list[dict]]
     from detectron2.utils.events import EventStorage
 
     groups = module_groups(model)
+    params = [p for group in groups.values() for p in group]
+    owner = [name for name, group in groups.items() for _ in group]
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     count = 0
     model.train()
@@ -60,12 +62,13 @@ def gradient_norms(model: nn.Module, batches: Iterable[list[dict]]
             losses = model(batch)
             for name, loss in losses.items():
                 sums[name]["value"] += float(loss.detach())
-                for group, params in groups.items():
-                    grads = torch.autograd.grad(loss, params, retain_graph=True,
-                                                allow_unused=True)
-                    squares = [g.double().pow(2).sum() for g in grads if g is not None]
-                    sums[name][group] += float(torch.stack(squares).sum().sqrt()) \
-                        if squares else 0.0
+                grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+                squares: dict[str, float] = dict.fromkeys(groups, 0.0)
+                for group, g in zip(owner, grads):
+                    if g is not None:
+                        squares[group] += float(g.double().pow(2).sum())
+                for group, square in squares.items():
+                    sums[name][group] += square ** 0.5
             count += 1
     if not count:
         raise ValueError("gradient_norms: no batch")
@@ -86,16 +89,16 @@ def build(cfg) -> nn.Module:
     """The model of ``cfg`` as a training run starts it: ``MODEL.WEIGHTS`` (keys it lacks, such
     as a new selector, keep their initialisation), ``MODEL.DLD.DRS.WEIGHTS``, and a DLD
     student's teacher and FLOPs table (the trainer's hooks)."""
-    from dld_spotter.checkpoint import TextCheckpointer, load_strict
+    from dld_spotter.checkpoint import TextCheckpointer
     from dld_spotter.engine import TextSpotterTrainer
     from dld_spotter.engine.hooks import ScaleFlopsHook, build_dld_hooks
+    from dld_spotter.engine.trainer import load_selector_start
     from dld_spotter.modeling.dld import DLDSpotter
 
     model = TextSpotterTrainer.build_model(cfg)
     TextCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
     if isinstance(model, DLDSpotter):
-        if cfg.MODEL.DLD.DRS.WEIGHTS and model.selector is not None:
-            load_strict(model.selector, cfg.MODEL.DLD.DRS.WEIGHTS, "MODEL.DLD.DRS.WEIGHTS")
+        load_selector_start(cfg, model)
         for hook in build_dld_hooks(cfg, model):
             if isinstance(hook, ScaleFlopsHook):
                 hook.before_train()

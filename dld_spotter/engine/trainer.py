@@ -114,12 +114,8 @@ class TextSpotterTrainer(DefaultTrainer):
                 "pass MODEL.WEIGHTS \"\" to train from scratch")
         self.checkpointer.allow_partial = allow_partial
         super().resume_or_load(resume=resume)
-        selector_weights = self.cfg.MODEL.DLD.DRS.WEIGHTS
-        model = unwrap_ddp(self.model)
-        if selector_weights and not resuming and getattr(model, "selector", None) is not None:
-            load_strict(model.selector, selector_weights,
-                        "MODEL.DLD.DRS.WEIGHTS is a selector of this config's DRS shape, "
-                        "written by tools/train_selector.py")
+        if not resuming:
+            load_selector_start(self.cfg, unwrap_ddp(self.model))
         if isinstance(self.data_loader, StreamLoader):
             self.data_loader.stream.start_iter = self.start_iter
 
@@ -239,6 +235,16 @@ class TextSpotterTrainer(DefaultTrainer):
         if isinstance(model, DLDSpotter):  # teacher, temperature, FLOPs per scale
             hooks[1:1] = build_dld_hooks(self.cfg, model)
         return hooks
+
+
+def load_selector_start(cfg, model: torch.nn.Module) -> None:
+    """Load ``MODEL.DLD.DRS.WEIGHTS`` (if set) into a DLD student's selector, as a new run
+    starts."""
+    weights = cfg.MODEL.DLD.DRS.WEIGHTS
+    if weights and getattr(model, "selector", None) is not None:
+        load_strict(model.selector, weights,
+                    "MODEL.DLD.DRS.WEIGHTS is a selector of this config's DRS shape, "
+                    "written by tools/train_selector.py")
 
 
 def check_readable_words(cfg, source: str, texts: Sequence[str]) -> None:
