@@ -261,6 +261,9 @@ def add_dld_config(cfg: CN) -> None:
     # Eq. 9 is a per-sequence negative log-probability ("sequence", averaged over RoIs);
     # "character" divides it by the number of scored characters instead.
     _C.MODEL.DLD.SKD.SEQ_LOSS_PER = "sequence"
+    # L_seq on "all" words (the paper), or only those the teacher "read": whose best beam is
+    # the ground truth, so that the student is not taught the teacher's misreadings.
+    _C.MODEL.DLD.SKD.SEQ_WORDS = "all"
     # L_roi compares the "pooled" RoI features (Eq. 7), or them "normalized" per RoI as a
     # recognizer with REC_HEAD.INSTANCE_NORM reads them.
     _C.MODEL.DLD.SKD.ROI_FEATURES = "pooled"

@@ -6,6 +6,7 @@ import os
 import cv2
 import pytest
 import torch
+import torch.nn.functional as F
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from detectron2.engine import DefaultPredictor
@@ -21,10 +22,11 @@ from testing import (
     with_synth_root,
 )
 
+from dld_spotter.charset import IGNORE
 from dld_spotter.checkpoint import load_strict
 from dld_spotter.config import load_config
 from dld_spotter.data.stream import text_heights
-from dld_spotter.distill import build_teacher
+from dld_spotter.distill import build_teacher, read_correctly
 from dld_spotter.engine import TextSpotterTrainer
 from dld_spotter.engine.hooks import TeacherHook, TemperatureHook
 from dld_spotter.evaluation.cost import measure_scale_flops, measure_selector_flops
@@ -348,6 +350,31 @@ def test_l_seq_keeps_the_top_k_of_a_wider_beam_search(synth_dataset, teacher_fil
     assert widths == [3] and beams.shape[:2] == (len(targets), 1)
     with pytest.raises(ValueError, match="TOP_K"):
         build_model(dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SKD.TOP_K", "4"))
+
+
+def test_seq_words_read_scores_only_the_words_the_teacher_reads(synth_dataset, teacher_files,
+                                                               tmp_path):
+    """SEQ_WORDS "read": L_seq keeps a word's beams only if the teacher's best beam is its
+    ground truth; "all" (the paper) keeps every word's."""
+    batch = training_batches(dld_cfg(synth_dataset, teacher_files, tmp_path), 1)[0]
+    models = {words: dld_model(dld_cfg(synth_dataset, teacher_files, tmp_path,
+                                       "MODEL.DLD.SKD.SEQ_WORDS", words), teacher_files)
+              for words in ("all", "read")}
+    rois = models["all"].roi_heads.gt_recognition_rois([x["instances"] for x in batch])
+    truth = torch.cat([r.gt_texts for r in rois])
+    best = models["all"]._teacher_outputs(batch, rois, truth)["beams"][:, 0]
+    width = max(best.shape[1], truth.shape[1])  # even rows: as if the teacher read them
+    half = torch.where(torch.arange(len(truth))[:, None] % 2 == 0,
+                       F.pad(best, (0, width - best.shape[1]), value=IGNORE),
+                       F.pad(truth, (0, width - truth.shape[1]), value=IGNORE))
+    out = {words: m._teacher_outputs(batch, rois, half)["beams"] for words, m in models.items()}
+    misread = (out["all"][:, 0] != IGNORE).any(dim=1) & ~read_correctly(out["all"][:, 0], half)
+    assert bool(misread[1::2].all()), "the untrained teacher misreads the real words"
+    assert torch.equal(out["read"][0::2], out["all"][0::2])
+    assert bool((out["read"][1::2] == IGNORE).all())
+    with pytest.raises(ValueError, match="SEQ_WORDS"):
+        build_model(dld_cfg(synth_dataset, teacher_files, tmp_path,
+                            "MODEL.DLD.SKD.SEQ_WORDS", "some"))
 
 
 def test_table3_baselines_train_their_own_losses(synth_dataset, teacher_files, tmp_path):

@@ -15,6 +15,7 @@ from dld_spotter.distill import (
     con_loss,
     expected_acc_loss,
     flops_loss,
+    read_correctly,
     roi_loss,
     seq_loss,
     step_kl,
@@ -59,6 +60,25 @@ def test_seq_loss_with_two_beams_is_minus_log_of_summed_sequence_probabilities()
     p2 = (lp[0, 1, 0, 2] + lp[0, 1, 1, EOS]).exp()
     assert torch.allclose(seq_loss(logits, beams), -torch.log(p1 + p2))
     assert torch.allclose(seq_loss(logits, beams, per="character"), -torch.log(p1 + p2) / 3)
+
+
+def test_read_correctly_compares_whole_words_of_any_padded_length():
+    best = torch.tensor([[3, 4, EOS], [3, EOS, IGNORE], [3, 5, EOS]])
+    truth = torch.tensor([[3, 4, EOS, IGNORE], [3, 4, EOS, IGNORE], [3, 5, 6, EOS]])
+    assert read_correctly(best, truth).tolist() == [True, False, False]
+    assert read_correctly(truth, best).tolist() == [True, False, False]
+    assert read_correctly(truth[:, :2], truth).tolist() == [False, False, False]
+
+
+def test_seq_loss_does_not_score_a_roi_without_beams():
+    """SEQ_WORDS "read" blanks a misread word's beams: it adds nothing to either form."""
+    torch.manual_seed(0)
+    beams = beam_targets(torch.tensor([[[2, 5, EOS], [2, EOS, EOS]], [[7, EOS, EOS]] * 2]))
+    logits = torch.randn(2, 2, 3, 9)
+    blank = beams.clone()
+    blank[1] = IGNORE
+    for per in ("sequence", "character"):
+        assert torch.allclose(seq_loss(logits, blank, per), seq_loss(logits[:1], beams[:1], per))
 
 
 def test_acc_loss_zero_for_the_teachers_own_distribution_and_reaches_h_only():

@@ -2,6 +2,7 @@
 from .losses import (
     KL_DIRECTIONS,
     SEQ_LOSS_NORMS,
+    SEQ_WORDS,
     acc_loss,
     affinity_loss,
     aligned_feature_loss,
@@ -9,6 +10,7 @@ from .losses import (
     con_loss,
     expected_acc_loss,
     flops_loss,
+    read_correctly,
     roi_loss,
     seq_loss,
     step_kl,
@@ -16,6 +18,7 @@ from .losses import (
 )
 from .teacher import build_teacher
 
-__all__ = ["KL_DIRECTIONS", "SEQ_LOSS_NORMS", "acc_loss", "affinity_loss",
+__all__ = ["KL_DIRECTIONS", "SEQ_LOSS_NORMS", "SEQ_WORDS", "acc_loss", "affinity_loss",
            "aligned_feature_loss", "beam_targets", "build_teacher", "con_loss",
-           "expected_acc_loss", "flops_loss", "roi_loss", "seq_loss", "step_kl", "step_mse"]
+           "expected_acc_loss", "flops_loss", "read_correctly", "roi_loss", "seq_loss",
+           "step_kl", "step_mse"]

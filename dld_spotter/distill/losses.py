@@ -17,6 +17,7 @@ from ..charset import EOS, IGNORE
 KL_DIRECTIONS = ("mixture_teacher", "teacher_mixture")
 SEQ_LOSS_NORMS = ("sequence", "character")
 ROI_FEATURES = ("pooled", "normalized")
+SEQ_WORDS = ("all", "read")
 ACC_MEANS = ("step", "image")
 DRS_ESTIMATORS = ("gumbel", "expectation")
 EPS = 1e-8
@@ -63,7 +64,8 @@ def seq_loss(logits: torch.Tensor, sequences: torch.Tensor, per: str = "sequence
 
     Args:
         logits: ``(N, K_beam, T, K)`` student logits, teacher-forced on ``sequences``.
-        sequences: ``(N, K_beam, T)`` the teacher's beams, best first, IGNORE after EOS.
+        sequences: ``(N, K_beam, T)`` the teacher's beams, best first, IGNORE after EOS
+            (a RoI whose beams are all IGNORE is not scored).
         per: ``"sequence"`` (the paper): the mean over RoIs of the per-sequence negative
             log-probability; ``"character"``: the sum over RoIs divided by the scored steps
             of the best beams (with one beam, the per-character cross-entropy).
@@ -74,10 +76,8 @@ def seq_loss(logits: torch.Tensor, sequences: torch.Tensor, per: str = "sequence
         return logits.sum() * 0.0
     step_lp = logits.log_softmax(dim=-1).gather(-1, sequences.clamp(min=0)[..., None])[..., 0]
     seq_lp = (step_lp * valid).sum(dim=-1)  # (N, K_beam)
-    nll = -torch.logsumexp(seq_lp, dim=1)  # (N,)
-    if per == "sequence":
-        return nll[valid[:, 0].any(dim=-1)].mean()
-    return nll.sum() / valid[:, 0].sum()
+    nll = -torch.logsumexp(seq_lp, dim=1)[valid[:, 0].any(dim=-1)]  # RoIs with a beam
+    return nll.mean() if per == "sequence" else nll.sum() / valid[:, 0].sum()
 
 
 def beam_targets(ids: torch.Tensor) -> torch.Tensor:
@@ -87,6 +87,14 @@ def beam_targets(ids: torch.Tensor) -> torch.Tensor:
     targets = ids.masked_fill(after_eos, IGNORE)
     used = (targets != IGNORE).flatten(0, -2).any(dim=0).nonzero()
     return targets[..., : int(used.max()) + 1] if used.numel() else targets[..., :1]
+
+
+def read_correctly(best: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` whether each of the teacher's best beams ``(N, T1)`` is its ground truth
+    ``(N, T2)`` (both IGNORE after EOS; lengths may differ)."""
+    width = max(best.shape[-1], targets.shape[-1])
+    return (F.pad(best, (0, width - best.shape[-1]), value=IGNORE)
+            == F.pad(targets, (0, width - targets.shape[-1]), value=IGNORE)).all(dim=-1)
 
 
 def step_kl(student_log_probs: torch.Tensor, teacher_probs: torch.Tensor,

@@ -29,12 +29,14 @@ from detectron2.structures import ImageList, Instances
 from detectron2.utils.events import get_event_storage
 from torch import nn
 
+from ..charset import IGNORE
 from ..distill.losses import (
     ACC_MEANS,
     DRS_ESTIMATORS,
     KL_DIRECTIONS,
     ROI_FEATURES,
     SEQ_LOSS_NORMS,
+    SEQ_WORDS,
     acc_loss,
     affinity_loss,
     aligned_feature_loss,
@@ -43,6 +45,7 @@ from ..distill.losses import (
     con_loss,
     expected_acc_loss,
     flops_loss,
+    read_correctly,
     roi_loss,
     seq_loss,
     step_kl,
@@ -91,6 +94,7 @@ class DLDSpotter(TextSpotter):
         beam_width: int = 3,
         top_k: int = 1,
         seq_loss_per: str = "sequence",
+        seq_words: str = "all",
         roi_features: str = "pooled",
         **kwargs,
     ):
@@ -130,6 +134,7 @@ class DLDSpotter(TextSpotter):
         self.estimator = check_option("MODEL.DLD.DRS.ESTIMATOR", estimator, DRS_ESTIMATORS)
         self.seq_loss_per = check_option("MODEL.DLD.SKD.SEQ_LOSS_PER", seq_loss_per,
                                          SEQ_LOSS_NORMS)
+        self.seq_words = check_option("MODEL.DLD.SKD.SEQ_WORDS", seq_words, SEQ_WORDS)
         self.roi_features = check_option("MODEL.DLD.SKD.ROI_FEATURES", roi_features,
                                          ROI_FEATURES)
         self.beam_width, self.top_k = beam_width, top_k
@@ -169,6 +174,7 @@ class DLDSpotter(TextSpotter):
             "beam_width": dld.SKD.BEAM_WIDTH,
             "top_k": dld.SKD.TOP_K,
             "seq_loss_per": dld.SKD.SEQ_LOSS_PER,
+            "seq_words": dld.SKD.SEQ_WORDS,
             "roi_features": dld.SKD.ROI_FEATURES,
         }
 
@@ -327,8 +333,12 @@ class DLDSpotter(TextSpotter):
         if self.det_adapters is not None:
             out["features"] = features
         if self.skd_weights["loss_seq"] > 0:
-            beams = recognizer.decoder.beam_search(out["con"], self.beam_width)[1]
-            out["beams"] = beam_targets(beams[:, : self.top_k])
+            beams = beam_targets(recognizer.decoder.beam_search(out["con"], self.beam_width)[1]
+                                 [:, : self.top_k])
+            if self.seq_words == "read":  # the misread words' beams are not scored
+                beams = beams.masked_fill(~read_correctly(beams[:, 0], targets)[:, None, None],
+                                          IGNORE)
+            out["beams"] = beams
         return out
 
     def _drs_losses(self, h: torch.Tensor, log_p: torch.Tensor, images: ImageList,
