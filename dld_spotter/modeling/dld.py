@@ -333,8 +333,8 @@ class DLDSpotter(TextSpotter):
         if self.det_adapters is not None:
             out["features"] = features
         if self.skd_weights["loss_seq"] > 0:
-            beams = beam_targets(recognizer.decoder.beam_search(out["con"], self.beam_width)[1]
-                                 [:, : self.top_k])
+            beams = recognizer.decoder.beam_search(out["con"], self.beam_width)[1]
+            beams = beam_targets(beams[:, : self.top_k])
             if self.seq_words == "read":  # the misread words' beams are not scored
                 beams = beams.masked_fill(~read_correctly(beams[:, 0], targets)[:, None, None],
                                           IGNORE)
