@@ -237,6 +237,12 @@ def add_dld_config(cfg: CN) -> None:
     # runs at every scale) and which has no sampling noise. The student still trains at the
     # scale of the Gumbel sample either way.
     _C.MODEL.DLD.DRS.ESTIMATOR = "gumbel"
+    # The precision of the student's no-graph pass at every candidate scale, whose y_si only
+    # L_acc reads: "float32", or "bfloat16" / "float16" under autocast (the scales' backbone
+    # and recognizer passes, ~1.7x faster on CPUs with AMX or AVX512-BF16 and on GPUs with
+    # bf16 tensor cores, slower on CPUs without; y_si then differ by ~1e-4 on average:
+    # docs/benchmarks/dld_step.md). The student's and the teacher's passes stay as they are.
+    _C.MODEL.DLD.DRS.ACC_DTYPE = "float32"
     # Weights the selector starts from (tools/train_selector.py: pre-trained on the text-size
     # rule); empty: from scratch, as §3.3. Loaded after MODEL.WEIGHTS, on a new run only.
     _C.MODEL.DLD.DRS.WEIGHTS = ""

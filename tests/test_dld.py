@@ -504,3 +504,30 @@ def test_expectation_estimator_reaches_the_selector_losses(synth_dataset, teache
     flops = torch.tensor([6.0, 5, 4, 3, 2, 1])  # DRS_OPTS
     expected = (p * flops / 6).sum(dim=1).mean() * cfg.MODEL.DLD.DRS.FLOPS_WEIGHT
     assert losses["loss_flops"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_acc_dtype_runs_the_every_scale_pass_under_autocast_and_rejects_unknown_values(
+        synth_dataset, teacher_files, tmp_path):
+    """ACC_DTYPE "bfloat16": the student's backbone runs in bf16 at every scale, y_si come back
+    float32, normalised, and close to float32's; "float32" runs it in float32."""
+    probs, dtypes, batch = {}, {}, None
+    for dtype in ("float32", "bfloat16"):
+        cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.DRS.ACC_DTYPE", dtype)
+        model = dld_model(cfg, teacher_files)
+        batch = batch or training_batches(cfg, 1)[0]  # the same batch for both
+        rois = model.roi_heads.gt_recognition_rois([x["instances"] for x in batch])
+        targets = torch.cat([r.gt_texts for r in rois])[:, :6]
+        dtypes[dtype] = set()
+        hook = model.backbone.register_forward_hook(
+            lambda module, args, out, seen=dtypes[dtype]: seen.add(out["p2"].dtype))
+        probs[dtype] = model._probs_at_every_scale(model.preprocess_image(batch), rois, targets)
+        hook.remove()
+    assert dtypes == {"float32": {torch.float32}, "bfloat16": {torch.bfloat16}}
+    assert probs["bfloat16"].dtype == torch.float32
+    assert probs["bfloat16"].shape == probs["float32"].shape
+    assert torch.allclose(probs["bfloat16"].sum(-1), torch.ones(()), atol=1e-5)
+    difference = (probs["bfloat16"] - probs["float32"]).abs()
+    assert 0 < difference.mean() < 1e-2
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.DRS.ACC_DTYPE", "int8")
+    with pytest.raises(ValueError, match="ACC_DTYPE"):
+        build_model(cfg)

@@ -114,3 +114,32 @@ def test_students_fit_the_papers_50_temperature_epochs(iters, opts, expected, mo
     epoch_images = bench.temperature_epoch_images(runs["DLD γ=0.1"], args)
     assert epoch_images == expected
     assert epoch_images * bench.PAPER_EPOCHS <= max(iters * (16 if opts else 4), 50)
+
+
+def test_trained_rows_are_evaluated_again_in_a_fresh_process_once(monkeypatch, tmp_path):
+    """A trained row: a training child, then an --eval-only child of its final weights (whose
+    cost the table reports, as for the evaluation-only rows); nothing re-runs once recorded."""
+    calls = []
+
+    def child(args, out_dir, record):
+        calls.append(args)
+        os.makedirs(out_dir, exist_ok=True)
+        with open(record, "w") as f:
+            json.dump({"wall_s": 1.0, "peak_memory_gib": 1.0, "memory": "cpu_rss"}, f)
+
+    monkeypatch.setattr(bench, "run_child", child)
+    monkeypatch.setattr(bench, "seconds_per_iteration", lambda out_dir: 1.0)
+    monkeypatch.setattr(bench, "scale_by_text_size", lambda eval_dir: {})
+    monkeypatch.setattr("dld_spotter.evaluation.compare.load_run",
+                        lambda eval_dir: {"e2e_hmean": 1.0, "det_hmean": 1.0, "gflops": 1.0})
+    monkeypatch.chdir(REPO)
+    args = argparse.Namespace(student_iters=10, opts=["SEED", "4"],
+                              teacher_config="configs/synth/teacher_tiny.yaml")
+    runs = {r.name: r for r in bench.benchmark_runs("configs/synth/teacher_tiny.yaml")}
+    for _ in range(2):
+        bench.execute(runs["DLD γ=0.1"], args, str(tmp_path), "t.pth", (480, 800))
+        bench.execute(runs["L"], args, str(tmp_path), "t.pth", (480, 800))
+    train, fresh, only = calls
+    assert "--resume" in train and "--eval-only" in fresh and "--eval-only" in only
+    final = os.path.join(str(tmp_path), "DLD_gamma0.1", "model_final.pth")
+    assert fresh[-2:] == ["MODEL.WEIGHTS", final] and fresh[-4:-2] == ["SEED", "4"]

@@ -176,6 +176,14 @@ def execute(run: Run, a: argparse.Namespace, out: str, teacher_weights: str,
         what = f"training {iters} iterations" if iters else "evaluating"
         log(f"{run.name}: {what} -> {out_dir}")
         run_child([*args, *opts, *a.opts], out_dir, record)
+    fresh = os.path.join(out_dir, "benchmark_eval.json")
+    if run.train and not os.path.isfile(fresh):
+        # Every row's cost from an --eval-only process, as H's and L's: a student evaluated
+        # in its training process, after training, ran 20-30 % slower (projects/DLD/README.md).
+        log(f"{run.name}: evaluating in a fresh process -> {eval_dir}")
+        final = os.path.join(out_dir, "model_final.pth")
+        run_child(["--config-file", run.config, "--eval-only", "OUTPUT_DIR", out_dir,
+                   *run.opts, *a.opts, "MODEL.WEIGHTS", final], out_dir, fresh)
     with open(record) as f:
         stats = json.load(f)
     row = load_run(eval_dir)

@@ -16,13 +16,10 @@ input can give. On CUDA each stage is synchronised before and after.
 from __future__ import annotations
 
 import argparse
-import functools
 import itertools
-import os
 import sys
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -39,44 +36,18 @@ STAGES = [
 ]
 
 
-def _clock(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
-
-
-def instrument(model: nn.Module, seconds: dict[str, float]) -> None:
-    """Wrap each of ``STAGES`` that ``model`` has so that its calls add their wall time to
-    ``seconds[stage]``."""
-    device = next(model.parameters()).device
-    for stage, path, attr in STAGES:
-        owner = getattr(model, path, None)
-        if owner is None:
-            continue
-        inner: Callable = getattr(owner, attr)
-
-        @functools.wraps(inner)
-        def timed(*args, _inner=inner, _stage=stage, **kwargs):
-            start = _clock(device)
-            try:
-                return _inner(*args, **kwargs)
-            finally:
-                seconds[_stage] += _clock(device) - start
-
-        setattr(owner, attr, timed)
-
-
 def breakdown(model: nn.Module, inputs: Iterable[dict], warmup: int = 2) -> dict[str, float]:
     """Mean milliseconds per image of each stage of ``model`` (timed as ``fps`` is: eval mode,
     one image a call, :func:`~dld_spotter.evaluation.cost.time_every_image`) and their
     ``"total"``; the first ``warmup`` images are run but not counted."""
+    from dld_spotter.evaluation.breakdown import time_stages
     from dld_spotter.evaluation.cost import time_every_image
 
     inputs = list(inputs)
     if len(inputs) <= warmup:
         raise ValueError(f"breakdown: no image after the {warmup} warm-up images")
     seconds: dict[str, float] = defaultdict(float)
-    instrument(model, seconds)
+    time_stages(model, seconds, STAGES)
     time_every_image(model, [], inputs[:warmup])
     seconds.clear()
     times, _ = time_every_image(model, [[x] for x in inputs[warmup:]])
@@ -89,37 +60,29 @@ def breakdown(model: nn.Module, inputs: Iterable[dict], warmup: int = 2) -> dict
 
 def table(results: dict[str, dict[str, float]]) -> str:
     """A Markdown table: a row per stage, a column of ms/image per model, images/s last."""
-    names = list(results)
+    from dld_spotter.evaluation.breakdown import stage_table
+
     order = [s for s in dict.fromkeys(s for s, _, _ in STAGES)
-             if any(s in r for r in results.values())] + ["other", "total"]
-    lines = ["| stage (ms / image) | " + " | ".join(names) + " |",
-             "|---" * (len(names) + 1) + "|"]
-    for stage in order:
-        cells = [f"{results[n][stage]:.1f}" if stage in results[n] else "–" for n in names]
-        label = f"**{stage}**" if stage == "total" else stage
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines.append("| images/s | " + " | ".join(f"{1000 / results[n]['total']:.2f}"
-                                               for n in names) + " |")
+             if any(s in r for r in results.values())] + ["other"]
+    lines = stage_table(results, order, "stage (ms / image)", 1)
+    lines.append("| images/s | " + " | ".join(f"{1000 / r['total']:.2f}"
+                                               for r in results.values()) + " |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", nargs="+", action="append", required=True,
-                        metavar="NAME CONFIG WEIGHTS [KEY VALUE]",
-                        help="a model to time (repeat for several)")
     parser.add_argument("--dataset", default="synth_val", help="a registered test set")
     parser.add_argument("--images", type=int, default=50, help="images timed per model")
     parser.add_argument("--warmup", type=int, default=2)
-    a = parser.parse_args(argv)
-    for spec in a.model:
-        if len(spec) < 3 or len(spec) % 2 == 0:
-            parser.error(f"--model {' '.join(spec)}: give NAME CONFIG WEIGHTS [KEY VALUE ...]")
 
     from dld_spotter.checkpoint import load_strict
     from dld_spotter.config import load_config, resolve_device
     from dld_spotter.engine import TextSpotterTrainer
+    from dld_spotter.evaluation.breakdown import parse_model_specs, report
+
+    a = parse_model_specs(parser, argv, ("NAME", "CONFIG", "WEIGHTS"))
 
     torch.set_flush_denormal(True)
     results, device = {}, "cpu"
@@ -133,11 +96,7 @@ def main(argv: list[str] | None = None) -> str:
         results[name] = breakdown(model, itertools.islice(inputs, a.images + a.warmup),
                                   a.warmup)
         print(f"{name}: {results[name]['total']:.1f} ms / image", file=sys.stderr, flush=True)
-    text = (f"{a.dataset}, {a.images} images, batch 1, "
-            f"{device if device != 'cpu' else f'CPU ({os.cpu_count()} cores)'}\n\n"
-            + table(results))
-    print(text)
-    return text
+    return report(f"{a.dataset}, {a.images} images, batch 1", device, table(results))
 
 
 if __name__ == "__main__":

@@ -85,26 +85,6 @@ def table(norms: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def build(cfg) -> nn.Module:
-    """The model of ``cfg`` as a training run starts it: ``MODEL.WEIGHTS`` (keys it lacks, such
-    as a new selector, keep their initialisation), ``MODEL.DLD.DRS.WEIGHTS``, and a DLD
-    student's teacher and FLOPs table (the trainer's hooks)."""
-    from dld_spotter.checkpoint import TextCheckpointer
-    from dld_spotter.engine import TextSpotterTrainer
-    from dld_spotter.engine.hooks import ScaleFlopsHook, build_dld_hooks
-    from dld_spotter.engine.trainer import load_selector_start
-    from dld_spotter.modeling.dld import DLDSpotter
-
-    model = TextSpotterTrainer.build_model(cfg)
-    TextCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
-    if isinstance(model, DLDSpotter):
-        load_selector_start(cfg, model)
-        for hook in build_dld_hooks(cfg, model):
-            if isinstance(hook, ScaleFlopsHook):
-                hook.before_train()
-    return model
-
-
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -117,10 +97,11 @@ def main(argv: list[str] | None = None) -> str:
 
     from dld_spotter.config import load_config, resolve_device
     from dld_spotter.engine import TextSpotterTrainer
+    from dld_spotter.engine.trainer import build_training_model
 
     cfg = resolve_device(load_config(a.config_file, a.opts), a.opts)
     seed_all_rng(cfg.SEED if cfg.SEED >= 0 else 0)
-    model = build(cfg)
+    model = build_training_model(cfg)
     batches = itertools.islice(iter(TextSpotterTrainer.build_train_loader(cfg)), a.batches)
     text = (f"{a.config_file} {' '.join(a.opts)}: gradient norm of each loss on each module "
             f"group, mean over {a.batches} training batches of {cfg.SOLVER.IMS_PER_BATCH} "

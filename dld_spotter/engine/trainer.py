@@ -39,7 +39,7 @@ from ..files import lock_output_dir
 from ..modeling.dld import DLDSpotter
 from ..modeling.modes import eval_mode
 from ..modeling.pretrainer import RecognitionPretrainer
-from .hooks import SaveOnInterruptHook, build_dld_hooks
+from .hooks import SaveOnInterruptHook, ScaleFlopsHook, build_dld_hooks
 from .signals import sigterm_raises
 
 logger = logging.getLogger(__name__)
@@ -245,6 +245,21 @@ def load_selector_start(cfg, model: torch.nn.Module) -> None:
         load_strict(model.selector, weights,
                     "MODEL.DLD.DRS.WEIGHTS is a selector of this config's DRS shape, "
                     "written by tools/train_selector.py")
+
+
+def build_training_model(cfg) -> torch.nn.Module:
+    """The model of ``cfg`` as a new training run starts it, outside a trainer:
+    ``MODEL.WEIGHTS`` (keys it lacks, such as a new selector, keep their initialisation), then
+    ``MODEL.DLD.DRS.WEIGHTS``, and a DLD student's teacher and FLOPs table (its hooks'
+    set-up)."""
+    model = TextSpotterTrainer.build_model(cfg)
+    TextCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
+    if isinstance(model, DLDSpotter):
+        load_selector_start(cfg, model)
+        for hook in build_dld_hooks(cfg, model):
+            if isinstance(hook, ScaleFlopsHook):
+                hook.before_train()
+    return model
 
 
 def check_readable_words(cfg, source: str, texts: Sequence[str]) -> None:

@@ -110,6 +110,13 @@ def time_every_image(model: nn.Module, data_loader: Iterable[list[dict]],
     return [t for t, _ in timed], [out for _, out in timed]
 
 
+def clock(cuda: bool) -> float:
+    """``time.perf_counter()``, once the CUDA queue is done when ``cuda``."""
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 @contextlib.contextmanager
 def _inference(model: nn.Module) -> Iterator[Callable[[dict], tuple[float, dict]]]:
     """``run(input) -> (seconds, output)``: one image through ``model`` in eval mode without
@@ -117,13 +124,9 @@ def _inference(model: nn.Module) -> Iterator[Callable[[dict], tuple[float, dict]
     cuda = next(model.parameters()).device.type == "cuda"
 
     def run(inp: dict) -> tuple[float, dict]:
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+        start = clock(cuda)
         out = model([inp])[0]
-        if cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter() - start, out
+        return clock(cuda) - start, out
 
     with torch.no_grad(), eval_mode(model):
         yield run

@@ -5,9 +5,10 @@ Training step (Eq. 11), for a batch at the teacher's resolution ``S``:
 1. the frozen teacher, once, on the ground-truth (GT) boxes at ``S``: ``F_roi``, ``F_con``,
    per-step distributions ``y`` (teacher forcing on the GT text) and top-K beams;
 2. the selector on thumbnails -> ``log p`` -> Gumbel sample ``h`` (one-hot, per image);
-3. the student at every candidate scale, without a graph, in eval mode: ``y_si`` on the
-   same GT boxes and targets, all scales in one recognizer batch; ``L_DRS = L_acc +
-   gamma L_flops`` (Eq. 2–4) reaches only the selector;
+3. the student at every candidate scale, without a graph, in eval mode (optionally under
+   autocast: ``MODEL.DLD.DRS.ACC_DTYPE``): ``y_si`` on the same GT boxes and targets, all
+   scales in one recognizer batch; ``L_DRS = L_acc + gamma L_flops`` (Eq. 2–4) reaches only
+   the selector;
 4. the student at each image's selected scale, with a graph: detection + recognition +
    SKD losses (Eq. 7–10), which never reach the selector.
 
@@ -91,6 +92,7 @@ class DLDSpotter(TextSpotter):
         kl_direction: str = "mixture_teacher",
         acc_mean: str = "step",
         estimator: str = "gumbel",
+        acc_dtype: str = "float32",
         beam_width: int = 3,
         top_k: int = 1,
         seq_loss_per: str = "sequence",
@@ -132,6 +134,8 @@ class DLDSpotter(TextSpotter):
                                          KL_DIRECTIONS)
         self.acc_mean = check_option("MODEL.DLD.DRS.ACC_MEAN", acc_mean, ACC_MEANS)
         self.estimator = check_option("MODEL.DLD.DRS.ESTIMATOR", estimator, DRS_ESTIMATORS)
+        self.acc_dtype = ACC_DTYPES[check_option("MODEL.DLD.DRS.ACC_DTYPE", acc_dtype,
+                                                 ACC_DTYPES)]
         self.seq_loss_per = check_option("MODEL.DLD.SKD.SEQ_LOSS_PER", seq_loss_per,
                                          SEQ_LOSS_NORMS)
         self.seq_words = check_option("MODEL.DLD.SKD.SEQ_WORDS", seq_words, SEQ_WORDS)
@@ -171,6 +175,7 @@ class DLDSpotter(TextSpotter):
             "kl_direction": dld.DRS.KL_DIRECTION,
             "acc_mean": dld.DRS.ACC_MEAN,
             "estimator": dld.DRS.ESTIMATOR,
+            "acc_dtype": dld.DRS.ACC_DTYPE,
             "beam_width": dld.SKD.BEAM_WIDTH,
             "top_k": dld.SKD.TOP_K,
             "seq_loss_per": dld.SKD.SEQ_LOSS_PER,
@@ -368,19 +373,26 @@ class DLDSpotter(TextSpotter):
     @torch.no_grad()
     def _probs_at_every_scale(self, images: ImageList, rois: List[Instances],
                               targets: torch.Tensor) -> torch.Tensor:
-        """The student's per-step distributions ``(k, N, T, K)`` at every candidate scale,
-        in eval mode (as at test time); one recognizer batch for all scales."""
+        """The student's per-step distributions ``(k, N, T, K)`` (float32) at every candidate
+        scale, in eval mode (as at test time); one recognizer batch for all scales. Under
+        autocast to ``acc_dtype`` unless float32; the backbone reads channels-last images
+        (the layout that bf16 kernels want) and hands on only the recognition levels,
+        contiguous in float32 (what ``roi_align`` reads)."""
         roi_features = []
-        with eval_mode(self.backbone, self.roi_heads):
+        levels = self.roi_heads.rec_in_features
+        with eval_mode(self.backbone, self.roi_heads), torch.autocast(
+                self.device.type, dtype=self.acc_dtype, enabled=self.acc_dtype != torch.float32):
             for s in self.scales:
                 small, factors = self.resize_images(images, [s] * len(images))
                 scaled = [scale_instances(r, size, f) for r, size, f in
                           zip(rois, small.image_sizes, factors)]
-                features = self.backbone(small.tensor)
+                features = self.backbone(small.tensor.contiguous(
+                    memory_format=torch.channels_last))
+                features = {f: features[f].contiguous().float() for f in levels}
                 roi_features.append(self.roi_heads.masked_roi_features(features, scaled))
             logits = self.roi_heads.recognizer.logits(cat(roi_features),
                                                       targets.repeat(len(self.scales), 1))
-        return logits.softmax(dim=-1).view(len(self.scales), *targets.shape, -1)
+        return logits.float().softmax(dim=-1).view(len(self.scales), *targets.shape, -1)
 
     def _skd_losses(self, features: Dict[str, torch.Tensor], rois: List[Instances],
                     targets: torch.Tensor, teacher_out: Dict[str, torch.Tensor]
@@ -426,6 +438,8 @@ class DLDSpotter(TextSpotter):
         return any(self.skd_weights[k] > 0 for k in DECODER_KD_LOSSES)
 
 
+# MODEL.DLD.DRS.ACC_DTYPE: the precision of the student's pass at every scale (L_acc's y_si).
+ACC_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DECODER_KD_LOSSES = ("loss_logits", "loss_hint", "loss_attention", "loss_affinity")
 
 
