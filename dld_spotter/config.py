@@ -239,7 +239,7 @@ def add_dld_config(cfg: CN) -> None:
     _C.MODEL.DLD.DRS.ESTIMATOR = "gumbel"
     # The precision of the student's no-graph pass at every candidate scale, whose y_si only
     # L_acc reads: "float32", or "bfloat16" / "float16" under autocast (the scales' backbone
-    # and recognizer passes, ~1.7x faster on CPUs with AMX or AVX512-BF16 and on GPUs with
+    # and recognizer passes, ~1.5x faster on CPUs with AMX or AVX512-BF16 and on GPUs with
     # bf16 tensor cores, slower on CPUs without; y_si then differ by ~1e-4 on average:
     # docs/benchmarks/dld_step.md). The student's and the teacher's passes stay as they are.
     _C.MODEL.DLD.DRS.ACC_DTYPE = "float32"
