@@ -10,8 +10,10 @@ Runs, each in its own process, into ``--out/<run>``:
 * ``SKD-only`` (student fixed at 0.5x), ``DRS-only`` and ``DLD`` at gamma 0.1 and 0.3: students
   that start from ``H`` and are distilled from it (``configs/synth/dld_tiny*.yaml``).
 
-then the high/low-resolution feature distances (Table A2) of ``H`` and of the students, and
-writes ``--report`` ``.md``, ``.json`` and ``.png`` (end-to-end H-mean versus GFLOPs).
+Each trained run is then evaluated again in an ``--eval-only`` process of its own, as ``H``
+and ``L`` are, so that every row's images/s is measured the same way. Then the tool computes
+the high/low-resolution feature distances (Table A2) of ``H`` and of the students, and writes
+``--report`` ``.md``, ``.json`` and ``.png`` (end-to-end H-mean versus GFLOPs).
 
 The selectors start from scratch as in §3.3, or from a pre-trained start given to the rows with
 a selector only (``--selector-opts``; the committed run used the size-rule selector of
