@@ -37,6 +37,10 @@ from dld_spotter.modeling.rescale import scale_instances
 
 DLD_CONFIG = os.path.join(REPO, "configs/synth/dld_tiny.yaml")
 DRS_OPTS = ["MODEL.DLD.DRS.THUMBNAIL_SIZE", "32", "MODEL.DLD.DRS.FLOPS", "[6, 5, 4, 3, 2, 1]"]
+# The student's y_si in float32 (dld_tiny.yaml: bf16), for tests whose premise is that a copy of
+# the teacher at the teacher's scale has L_acc exactly 0: in bf16 it is ~1e-4, which on an
+# untrained tiny model is as large as the gap to the other scale.
+EXACT_ACC = ["MODEL.DLD.DRS.ACC_DTYPE", "float32"]
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +115,8 @@ def test_selector_learns_only_from_l_drs_and_the_student_only_from_the_rest(
 def test_l_acc_is_zero_for_the_teacher_itself_at_the_same_scale(
         estimator, synth_dataset, teacher_files, tmp_path):
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SCALES", "(1.0, 0.5)",
-                  "MODEL.DLD.DRS.FLOPS", "[2, 1]", "MODEL.DLD.DRS.ESTIMATOR", estimator)
+                  "MODEL.DLD.DRS.FLOPS", "[2, 1]", "MODEL.DLD.DRS.ESTIMATOR", estimator,
+                  *EXACT_ACC)
     model = dld_model(cfg, teacher_files)  # the student is a copy of the teacher
     batch = training_batches(cfg, 1)[0]
     images = model.preprocess_image(batch)
@@ -278,7 +283,7 @@ def test_selector_follows_accuracy_without_a_cost_and_the_cost_when_it_dominates
     the teacher's own scale, so the selector moves to 1.0; a large gamma moves it to 0.5."""
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SCALES", "(1.0, 0.5)",
                   "MODEL.DLD.DRS.FLOPS", "[2, 1]", "MODEL.DLD.DRS.FLOPS_WEIGHT", str(gamma),
-                  "MODEL.DLD.DRS.ESTIMATOR", estimator)
+                  "MODEL.DLD.DRS.ESTIMATOR", estimator, *EXACT_ACC)
     model = dld_model(cfg, teacher_files)
     batch = training_batches(cfg, 1)[0]
     images = model.preprocess_image(batch)
