@@ -250,9 +250,14 @@ def add_dld_config(cfg: CN) -> None:
     # The selector's learning rate is SOLVER.BASE_LR times this: it starts from scratch while
     # the student it steers fine-tunes from the teacher (§4.1 trains both at one rate).
     _C.MODEL.DLD.DRS.LR_FACTOR = 1.0
-    # Average forward FLOPs T_i per candidate scale (any unit; normalised by the largest).
+    # Average forward FLOPs T_i per candidate scale (in FLOPs; any unit with FLOPS_UNIT "max").
     # Empty: measured with fvcore on FLOPS_NUM_IMAGES training images when training starts.
     _C.MODEL.DLD.DRS.FLOPS = []
+    # The unit of T_i in Eq. 3, which the paper does not give: "max" = the largest T_i (L_flops
+    # in [0, 1] for any model); "gflops" = GFLOPs, the paper's tables' unit (L_flops then grows
+    # with the model: ~2.6 for the tiny spotter at 0.8, ~100 for a ResNet-50 at S-1280, which
+    # with the paper's gamma 0.1 would outweigh L_acc's KL by far).
+    _C.MODEL.DLD.DRS.FLOPS_UNIT = "max"
     _C.MODEL.DLD.DRS.FLOPS_NUM_IMAGES = 4
     _C.MODEL.DLD.SKD = CN()
     # Weights of Eq. 10-11; 0 switches a loss off (Table 2).

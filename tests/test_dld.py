@@ -536,3 +536,22 @@ def test_acc_dtype_runs_the_every_scale_pass_under_autocast_and_rejects_unknown_
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.DRS.ACC_DTYPE", "int8")
     with pytest.raises(ValueError, match="ACC_DTYPE"):
         build_model(cfg)
+
+
+def test_flops_unit_reaches_l_flops_and_rejects_unknown_values(synth_dataset, teacher_files,
+                                                               tmp_path):
+    """The same decisions cost 6x more in GFLOPs than in units of the largest of these
+    T_i (6, ..., 1 GFLOPs)."""
+    losses, batch = {}, None
+    for unit in ("max", "gflops"):
+        cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.DRS.FLOPS",
+                      "[6e9, 5e9, 4e9, 3e9, 2e9, 1e9]", "MODEL.DLD.DRS.FLOPS_UNIT", unit)
+        batch = batch or training_batches(cfg, 1)[0]
+        model = dld_model(cfg, teacher_files)  # seeded: the same selector and Gumbel draws
+        with EventStorage():
+            losses[unit] = model(batch)["loss_flops"].item()
+    assert losses["gflops"] == pytest.approx(6 * losses["max"], rel=1e-5)
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.DRS.FLOPS_UNIT", "tflops")
+    with pytest.raises(ValueError, match="FLOPS_UNIT"):
+        build_model(cfg)
+

@@ -161,10 +161,13 @@ def test_step_kl_ignores_unscored_steps():
     assert step_kl(student, teacher, torch.tensor([[1, 1]])) > 0
 
 
-def test_flops_loss_is_normalised_by_the_largest():
-    flops = torch.tensor([8.0, 4.0, 2.0])
+def test_flops_loss_in_units_of_the_largest_or_in_gflops():
+    flops = torch.tensor([8e9, 4e9, 2e9])
     h = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     assert torch.isclose(flops_loss(h, flops), torch.tensor((1.0 + 0.25) / 2))
+    assert torch.isclose(flops_loss(h, flops, "gflops"), torch.tensor((8.0 + 2.0) / 2))
+    with pytest.raises(ValueError, match="FLOPS_UNIT"):
+        flops_loss(h, flops, "tflops")
 
 
 def test_feature_losses_are_mean_squared_errors_of_equal_shapes():

@@ -20,6 +20,7 @@ ROI_FEATURES = ("pooled", "normalized")
 SEQ_WORDS = ("all", "read")
 ACC_MEANS = ("step", "image")
 DRS_ESTIMATORS = ("gumbel", "expectation")
+FLOPS_UNITS = ("max", "gflops")
 EPS = 1e-8
 
 
@@ -211,6 +212,9 @@ def _kl_to_teacher(probs: torch.Tensor, teacher_probs: torch.Tensor, direction: 
     return (probs * (log_probs - teacher_probs.clamp(min=EPS).log())).sum(dim=-1)
 
 
-def flops_loss(h: torch.Tensor, flops: torch.Tensor) -> torch.Tensor:
-    """Eq. 3: ``sum_i h_i T_i / max T``, averaged over the ``B`` images of ``h`` ``(B, k)``."""
-    return (h * (flops / flops.max())).sum(dim=1).mean()
+def flops_loss(h: torch.Tensor, flops: torch.Tensor, unit: str = "max") -> torch.Tensor:
+    """Eq. 3: ``sum_i h_i T_i``, averaged over the ``B`` images of ``h`` ``(B, k)``, with the
+    FLOPs ``T`` ``(k,)`` in units of the largest (``"max"``) or in GFLOPs (``"gflops"``)."""
+    check_option("MODEL.DLD.DRS.FLOPS_UNIT", unit, FLOPS_UNITS)
+    scale = flops.max() if unit == "max" else 1e9
+    return (h * (flops / scale)).sum(dim=1).mean()

@@ -34,6 +34,7 @@ from ..charset import IGNORE
 from ..distill.losses import (
     ACC_MEANS,
     DRS_ESTIMATORS,
+    FLOPS_UNITS,
     KL_DIRECTIONS,
     ROI_FEATURES,
     SEQ_LOSS_NORMS,
@@ -93,6 +94,7 @@ class DLDSpotter(TextSpotter):
         acc_mean: str = "step",
         estimator: str = "gumbel",
         acc_dtype: str = "float32",
+        flops_unit: str = "max",
         beam_width: int = 3,
         top_k: int = 1,
         seq_loss_per: str = "sequence",
@@ -134,6 +136,7 @@ class DLDSpotter(TextSpotter):
                                          KL_DIRECTIONS)
         self.acc_mean = check_option("MODEL.DLD.DRS.ACC_MEAN", acc_mean, ACC_MEANS)
         self.estimator = check_option("MODEL.DLD.DRS.ESTIMATOR", estimator, DRS_ESTIMATORS)
+        self.flops_unit = check_option("MODEL.DLD.DRS.FLOPS_UNIT", flops_unit, FLOPS_UNITS)
         self.acc_dtype = ACC_DTYPES[check_option("MODEL.DLD.DRS.ACC_DTYPE", acc_dtype,
                                                  ACC_DTYPES)]
         self.seq_loss_per = check_option("MODEL.DLD.SKD.SEQ_LOSS_PER", seq_loss_per,
@@ -176,6 +179,7 @@ class DLDSpotter(TextSpotter):
             "acc_mean": dld.DRS.ACC_MEAN,
             "estimator": dld.DRS.ESTIMATOR,
             "acc_dtype": dld.DRS.ACC_DTYPE,
+            "flops_unit": dld.DRS.FLOPS_UNIT,
             "beam_width": dld.SKD.BEAM_WIDTH,
             "top_k": dld.SKD.TOP_K,
             "seq_loss_per": dld.SKD.SEQ_LOSS_PER,
@@ -367,7 +371,8 @@ class DLDSpotter(TextSpotter):
             loss_acc = acc(decision[image_of_roi], student_probs, teacher_out["probs"], targets,
                            self.kl_direction, image_of_roi if self.acc_mean == "image" else None)
         return {"loss_acc": loss_acc * self.drs_loss_weight,
-                "loss_flops": flops_loss(decision, self.scale_flops) * self.flops_weight
+                "loss_flops": flops_loss(decision, self.scale_flops, self.flops_unit)
+                * self.flops_weight
                 * self.drs_loss_weight}
 
     @torch.no_grad()
