@@ -172,9 +172,9 @@ def execute(run: Run, a: argparse.Namespace, out: str, teacher_weights: str,
             opts += ["MODEL.WEIGHTS", teacher_weights,
                      "INPUT.MIN_SIZE_TEST", str(round(test_size[0] * run.test_scale)),
                      "INPUT.MAX_SIZE_TEST", str(round(test_size[1] * run.test_scale))]
-        if iters:
+        if iters:  # evaluated afterwards in a process of its own (below), not here too
             opts += ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({int(0.8 * iters)},)",
-                     "SOLVER.CHECKPOINT_PERIOD", str(max(50, iters // 5))]
+                     "SOLVER.CHECKPOINT_PERIOD", str(max(50, iters // 5)), "DATASETS.TEST", "()"]
         what = f"training {iters} iterations" if iters else "evaluating"
         log(f"{run.name}: {what} -> {out_dir}")
         run_child([*args, *opts, *a.opts], out_dir, record)
