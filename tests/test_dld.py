@@ -12,6 +12,7 @@ from detectron2.data import DatasetCatalog
 from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances, PolygonMasks
+from detectron2.utils.env import seed_all_rng
 from detectron2.utils.events import EventStorage
 from testing import (
     REPO,
@@ -25,6 +26,7 @@ from testing import (
 from dld_spotter.charset import IGNORE
 from dld_spotter.checkpoint import load_strict
 from dld_spotter.config import load_config
+from dld_spotter.data.mapper import TextDatasetMapper
 from dld_spotter.data.stream import text_heights
 from dld_spotter.distill import build_teacher, read_correctly
 from dld_spotter.engine import TextSpotterTrainer
@@ -477,7 +479,7 @@ def test_train_selector_labels_by_the_size_rule_and_writes_loadable_weights(
     opts = dld_cfg_opts(synth_dataset, teacher_files, tmp_path)
     cfg = load_config(DLD_CONFIG, opts)
     model = build_model(cfg)
-    thumbs, labels = tool.labelled_thumbnails(cfg, model, cfg.DATASETS.TRAIN[0], 12.0)
+    thumbs, labels = tool.labelled_thumbnails(cfg, model, cfg.DATASETS.TRAIN[0], "rule", 12.0)
     dicts = DatasetCatalog.get(cfg.DATASETS.TRAIN[0])
     assert thumbs.shape == (len(dicts), 3, 32, 32)
     for d, label in zip(dicts, labels.tolist()):
@@ -491,6 +493,48 @@ def test_train_selector_labels_by_the_size_rule_and_writes_loadable_weights(
     tool.main(["--config-file", DLD_CONFIG, "--out", out, "--steps", "4", "--batch", "4",
                *opts])
     load_strict(model.selector, out)  # the selector's own keys and shapes
+
+
+def test_scale_costs_are_eq4_of_each_one_hot_decision(synth_dataset, teacher_files, tmp_path):
+    """Under ESTIMATOR "expectation" and ACC_MEAN "image", L_DRS is the mean over the images of
+    sum_i p_i cost_i; a gamma that dwarfs L_acc makes the smallest scale every image's argmin."""
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, *EXACT_ACC,
+                  "MODEL.DLD.DRS.ESTIMATOR", "expectation", "MODEL.DLD.DRS.ACC_MEAN", "image")
+    model = dld_model(cfg, teacher_files)
+    batch = training_batches(cfg, 1)[0]
+    costs = model.scale_costs(batch)  # first: the training forward updates BN statistics
+    with EventStorage():
+        losses = model(batch)
+    assert costs.shape == (len(batch), len(model.scales))
+    images = model.preprocess_image(batch)
+    with torch.no_grad():
+        p = model.selector(model.selector.thumbnails(images.tensor, images.image_sizes)).exp()
+    assert (p * costs).sum(1).mean().item() == pytest.approx(
+        (losses["loss_acc"] + losses["loss_flops"]).item(), rel=1e-5)
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.DRS.FLOPS_WEIGHT", "1000.0")
+    assert dld_model(cfg, teacher_files).scale_costs(batch).argmin(1).tolist() == \
+        [len(model.scales) - 1] * len(batch)
+
+
+def test_train_selector_drs_labels_are_eq4s_argmin_on_a_training_view(synth_dataset,
+                                                                      teacher_files, tmp_path):
+    tool = load_tool("train_selector")
+    opts = dld_cfg_opts(synth_dataset, teacher_files, tmp_path, *EXACT_ACC)
+    cfg = load_config(DLD_CONFIG, opts)
+    model, name = dld_model(cfg, teacher_files), cfg.DATASETS.TRAIN[0]
+    seed_all_rng(0)
+    thumbs, labels = tool.labelled_thumbnails(cfg, model, name, "drs", 0.0)
+    seed_all_rng(0)  # the same random training views
+    mapper = TextDatasetMapper(cfg, is_train=True)
+    dicts = DatasetCatalog.get(name)
+    assert thumbs.shape == (len(dicts), 3, 32, 32)
+    assert labels.tolist() == [int(model.scale_costs([mapper(d)]).argmin(1)) for d in dicts]
+    out = str(tmp_path / "selector.pth")
+    tool.main(["--config-file", DLD_CONFIG, "--labels", "drs", "--out", out, "--steps", "2",
+               "--batch", "4", *opts])
+    load_strict(model.selector, out)
+    saved = torch.load(out)
+    assert (saved["labels"], saved["gamma"]) == ("drs", cfg.MODEL.DLD.DRS.FLOPS_WEIGHT)
 
 
 def test_expectation_estimator_reaches_the_selector_losses(synth_dataset, teacher_files,

@@ -102,6 +102,18 @@ def test_selector_options_reach_exactly_the_rows_with_a_selector(monkeypatch):
     assert load_config(runs[4].config, runs[4].opts).MODEL.DLD.DRS.FLOPS_WEIGHT == 0.3
 
 
+def test_selector_options_take_each_rows_gamma(monkeypatch):
+    """``{gamma}`` in --selector-opts: each row with a selector starts from its gamma's file."""
+    from dld_spotter.config import load_config
+
+    monkeypatch.chdir(REPO)
+    start = ["MODEL.DLD.DRS.WEIGHTS", "selector_{gamma}.pth"]
+    for run in bench.benchmark_runs("configs/synth/teacher_tiny.yaml", selector_opts=start):
+        drs = load_config(run.config, run.opts).MODEL.DLD.DRS
+        expected = f"selector_{drs.FLOPS_WEIGHT}.pth" if run.name[:3] in ("DRS", "DLD") else ""
+        assert drs.WEIGHTS == expected, run.name
+
+
 @pytest.mark.parametrize("iters, opts, expected", [
     (150, [], 12),  # 150 iterations x 4 images / 50 epochs
     (150, ["SOLVER.IMS_PER_BATCH", "16"], 48),

@@ -9,11 +9,13 @@ from dld_spotter.charset import EOS, IGNORE
 from dld_spotter.distill import (
     KL_DIRECTIONS,
     acc_loss,
+    acc_loss_per_image,
     affinity_loss,
     aligned_feature_loss,
     beam_targets,
     con_loss,
     expected_acc_loss,
+    flops_in_unit,
     flops_loss,
     read_correctly,
     roi_loss,
@@ -143,6 +145,27 @@ def test_expected_acc_loss_is_the_p_weighted_kl_of_each_scale_not_of_the_mixture
         expected_acc_loss(p, student, teacher, targets, "symmetric")
 
 
+def test_acc_loss_per_image_is_each_images_kl_at_each_scale():
+    """Scales give (0.9, 0.1) and (0.5, 0.5), the teacher (0.5, 0.5) at every step: KL k and 0.
+    Image 0 has two RoIs whose steps are the 0.9 / 0.5 ones and the 0.5 / 0.5 ones, image 1
+    one RoI with one scored step, image 2 none."""
+    k = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+    even, odd = [0.9, 0.1], [0.5, 0.5]
+    student = torch.tensor([[[even, even], [odd, odd], [even, even]],
+                            [[odd, odd], [odd, odd], [odd, odd]]])  # (k=2, N=3, T=2, K=2)
+    teacher = torch.full((3, 2, 2), 0.5)
+    targets = torch.tensor([[1, 1], [1, 1], [1, IGNORE]])
+    images = torch.tensor([0, 0, 1])
+    per_image = acc_loss_per_image(student, teacher, targets, images, 3)
+    assert torch.allclose(per_image, torch.tensor([[k / 2, 0], [k, 0], [0, 0]]), atol=1e-5)
+    # with any p, the mean over the images that have words is expected_acc_loss per image
+    p = torch.tensor([[0.3, 0.7], [0.6, 0.4], [0.5, 0.5]])
+    assert (p * per_image)[:2].sum(1).mean().item() == pytest.approx(
+        expected_acc_loss(p[images], student, teacher, targets, images=images).item(), abs=1e-6)
+    with pytest.raises(ValueError, match="KL_DIRECTION"):
+        acc_loss_per_image(student, teacher, targets, images, 3, "symmetric")
+
+
 def test_acc_loss_gradient_to_h_follows_the_papers_order():
     """d KL(mix || y) / d h_i = sum y_si (log(mix / y) + 1), not -sum y * y_si / mix."""
     student = torch.tensor([[[[0.9, 0.1]]], [[[0.2, 0.8]]]])  # (k=2, N=1, T=1, K=2)
@@ -168,6 +191,8 @@ def test_flops_loss_in_units_of_the_largest_or_in_gflops():
     assert torch.isclose(flops_loss(h, flops, "gflops"), torch.tensor((8.0 + 2.0) / 2))
     with pytest.raises(ValueError, match="FLOPS_UNIT"):
         flops_loss(h, flops, "tflops")
+    assert flops_in_unit(flops).tolist() == [1.0, 0.5, 0.25]
+    assert flops_in_unit(flops, "gflops").tolist() == [8.0, 4.0, 2.0]
 
 
 def test_feature_losses_are_mean_squared_errors_of_equal_shapes():

@@ -81,18 +81,22 @@ class Run:
 def benchmark_runs(teacher_config: str, train_teacher: bool = True,
                    selector_opts: list[str] | None = None) -> list[Run]:
     """The rows of Table 1; ``selector_opts`` go to the rows with a selector (DRS-only, DLD),
-    e.g. a pre-trained selector start."""
+    e.g. a pre-trained selector start, with ``{gamma}`` replaced by the row's gamma (a start
+    pre-trained for that gamma: ``tools/train_selector.py --labels drs``)."""
     synth = os.path.join("configs", "synth")
-    sel = list(selector_opts or [])
+
+    def sel(gamma: str) -> list[str]:
+        return [o.replace("{gamma}", gamma) for o in selector_opts or []]
+
     return [
         Run("H", teacher_config, train=train_teacher, student=False),
         Run("L", teacher_config, train=False, student=False, test_scale=0.5),
         Run("SKD-only", os.path.join(synth, "dld_tiny_skd_only.yaml")),
-        Run("DRS-only γ=0.1", os.path.join(synth, "dld_tiny_drs_only.yaml"), sel),
+        Run("DRS-only γ=0.1", os.path.join(synth, "dld_tiny_drs_only.yaml"), sel("0.1")),
         Run("DRS-only γ=0.3", os.path.join(synth, "dld_tiny_drs_only.yaml"),
-            ["MODEL.DLD.DRS.FLOPS_WEIGHT", "0.3", *sel]),
-        Run("DLD γ=0.1", os.path.join(synth, "dld_tiny.yaml"), sel),
-        Run("DLD γ=0.3", os.path.join(synth, "dld_tiny_gamma0.3.yaml"), sel),
+            ["MODEL.DLD.DRS.FLOPS_WEIGHT", "0.3", *sel("0.3")]),
+        Run("DLD γ=0.1", os.path.join(synth, "dld_tiny.yaml"), sel("0.1")),
+        Run("DLD γ=0.3", os.path.join(synth, "dld_tiny_gamma0.3.yaml"), sel("0.3")),
     ]
 
 
@@ -420,8 +424,9 @@ def main() -> None:
                         help="config options for the runs with a selector only, e.g. the "
                              "size-rule start of configs/synth/dld_tiny_sized.yaml: "
                              "MODEL.DLD.DRS.WEIGHTS dld_spotter://selector_tiny.pth "
-                             "MODEL.DLD.DRS.THUMBNAIL_SIZE 224 MODEL.DLD.DRS.NORM BN "
-                             "(default: the paper's selector, from scratch)")
+                             "MODEL.DLD.DRS.THUMBNAIL_SIZE 224 MODEL.DLD.DRS.NORM BN; "
+                             "{gamma} stands for each row's gamma (default: the paper's "
+                             "selector, from scratch)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="config options for every run (KEY VALUE ...)")
     a = parser.parse_args()

@@ -1,18 +1,26 @@
-"""Pre-train a DLD config's Dynamic Resolution Selector on the text-size rule.
+"""Pre-train a DLD config's Dynamic Resolution Selector on per-image scale labels.
 
 The selector of §3.3 learns from ``L_DRS`` alone; on this CPU the main job's 150 iterations
 show it 600 images, and it then picks one scale for every image
-(docs/benchmarks/selector_pretraining.md). This tool gives it a start that already follows the
-text: each training image is labelled with the smallest candidate scale at which its smallest
-word keeps ``--min-height`` input pixels (the rule of ``tools/scale_headroom.py``, from the
-ground-truth polygons; no model runs), and the selector learns those labels by cross-entropy on
-the thumbnails the student sees. ``MODEL.DLD.DRS.WEIGHTS`` then loads the file into the
-student's selector before DLD trains it further with ``L_DRS``.
+(docs/benchmarks/selector_pretraining.md). This tool gives it a start that already chooses per
+image. Each training image is labelled with a candidate scale, and the selector learns those
+labels by cross-entropy on the thumbnails the student sees; ``MODEL.DLD.DRS.WEIGHTS`` then
+loads the file into the student's selector before DLD trains it further with ``L_DRS``.
 
-    python tools/train_selector.py --config-file configs/synth/dld_tiny_selector.yaml \\
-        --min-height 14 --steps 2000 --out output/selector_tiny.pth
+Labels (``--labels``):
+- ``rule``: the smallest scale at which the image's smallest word keeps ``--min-height`` input
+  pixels (the rule of ``tools/scale_headroom.py``, from the ground-truth polygons; no model
+  runs), on the test view of the image.
+- ``drs``: the argmin of Eq. 4 over one-hot decisions, ``L_acc(s_i) + gamma T_i``
+  (``DLDSpotter.scale_costs``), for the config's student as a training run starts it, on a
+  training view of the image: the decision ``L_DRS`` asks of the selector, with the config's
+  gamma (``MODEL.DLD.DRS.FLOPS_WEIGHT``), FLOPs unit and KL direction. Needs the teacher.
 
-Prints progress with an ETA and, every quarter, the agreement with the rule on
+    python tools/train_selector.py --config-file configs/synth/dld_tiny.yaml \\
+        --labels drs --steps 2000 --out output/selector_tiny_drs0.1.pth \\
+        MODEL.DLD.DRS.THUMBNAIL_SIZE 224 MODEL.DLD.DRS.NORM BN
+
+Prints progress with an ETA and, every quarter, the agreement with the labels on
 ``DATASETS.TEST[0]``; the file is written atomically.
 """
 from __future__ import annotations
@@ -31,37 +39,45 @@ from detectron2.utils.logger import setup_logger
 from dld_spotter.config import load_config
 from dld_spotter.data.mapper import TextDatasetMapper
 from dld_spotter.data.stream import smallest_text_height
+from dld_spotter.engine.trainer import build_training_model
 from dld_spotter.files import atomic_write
 from dld_spotter.modeling.drs import smallest_legible_scale
 
 logger = logging.getLogger("dld_spotter.train_selector")
 
 
-def labelled_thumbnails(cfg, model, dataset: str, min_height: float
+LABELS = ("rule", "drs")
+
+
+def labelled_thumbnails(cfg, model, dataset: str, labels: str, min_height: float
                         ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Thumbnails ``(N, 3, t, t)`` of ``dataset`` at the test resolution (as the student's
-    selector sees them) and the rule's scale index of each ``(N,)``."""
-    mapper, scales = TextDatasetMapper(cfg, is_train=False), list(model.scales)
-    thumbs, labels = [], []
+    """Thumbnails ``(N, 3, t, t)`` of ``dataset`` (as the student's selector sees them) and
+    the scale index ``(N,)`` that ``labels`` gives each."""
+    mapper, scales = TextDatasetMapper(cfg, is_train=labels == "drs"), list(model.scales)
+    thumbs, chosen = [], []
     dicts = DatasetCatalog.get(dataset)
     start = time.time()
     for n, d in enumerate(dicts):
         x = mapper(d)
-        smallest = smallest_text_height(d["annotations"]) * x["image"].shape[1] / d["height"]
-        labels.append(scales.index(smallest_legible_scale(smallest, scales, min_height)))
         with torch.no_grad():
             images = model.preprocess_image([x])
             thumbs.append(model.selector.thumbnails(images.tensor, images.image_sizes).cpu())
-        if (n + 1) % 500 == 0:
-            logger.info("%s: %d/%d thumbnails (%.0f s)", dataset, n + 1, len(dicts),
-                        time.time() - start)
-    return torch.cat(thumbs), torch.tensor(labels)
+        if labels == "drs":
+            chosen.append(int(model.scale_costs([x]).argmin(dim=1)))
+        else:
+            smallest = smallest_text_height(d["annotations"]) * x["image"].shape[1] / d["height"]
+            chosen.append(scales.index(smallest_legible_scale(smallest, scales, min_height)))
+        if (n + 1) % 250 == 0:
+            elapsed = time.time() - start
+            logger.info("%s: %d/%d images labelled (%.0f s, ETA %.0f s)", dataset, n + 1,
+                        len(dicts), elapsed, elapsed / (n + 1) * (len(dicts) - n - 1))
+    return torch.cat(thumbs), torch.tensor(chosen)
 
 
 def agreement(selector: torch.nn.Module, thumbs: torch.Tensor, labels: torch.Tensor
               ) -> Tuple[float, float, List[int]]:
-    """Fraction of images where the selector's argmax is the rule's scale, within one scale
-    of it, and the count of each chosen scale."""
+    """Fraction of images where the selector's argmax is the labelled scale, within one
+    scale of it, and the count of each chosen scale."""
     selector.eval()
     with torch.no_grad():
         pred = torch.cat([selector(t).argmax(dim=1) for t in thumbs.split(64)])
@@ -93,7 +109,7 @@ def train(selector: torch.nn.Module, thumbs: torch.Tensor, labels: torch.Tensor,
         if step % max(steps // 4, 1) == 0 or step == steps:
             eta = (time.time() - start) / step * (steps - step)
             exact, near, counts = agreement(selector, *held_out)
-            logger.info("step %d/%d  loss %.3f  held-out: rule's scale %.0f %%, within one "
+            logger.info("step %d/%d  loss %.3f  held-out: labelled scale %.0f %%, within one "
                         "%.0f %%, chosen per scale %s  (ETA %.0f s)", step, steps, loss.item(),
                         100 * exact, 100 * near, counts, eta)
 
@@ -102,8 +118,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config-file", required=True, help="a DLD config with a selector")
     parser.add_argument("--out", required=True, help="the selector's weights (.pth)")
+    parser.add_argument("--labels", choices=LABELS, default="rule",
+                        help="rule: the text-size rule; drs: Eq. 4's argmin per image")
     parser.add_argument("--min-height", type=float, default=12.0,
-                        help="input pixels the smallest word keeps at the chosen scale")
+                        help="rule: input pixels the smallest word keeps at the chosen scale")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -112,24 +130,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     setup_logger(name="dld_spotter")
     cfg = load_config(args.config_file, args.opts)
     torch.manual_seed(0)
-    model = build_model(cfg)
+    # "drs" labels need the model as DLD training starts it: weights, teacher, FLOPs per scale.
+    model = build_training_model(cfg) if args.labels == "drs" else build_model(cfg)
     if getattr(model, "selector", None) is None:
         raise ValueError(f"{args.config_file}: no selector to train (MODEL.META_ARCHITECTURE "
                          "DLDSpotter with MODEL.DLD.FIXED_SCALE 0)")
     if not cfg.DATASETS.TEST:
         raise ValueError(f"{args.config_file}: DATASETS.TEST is empty; give a held-out set")
-    train_set = [labelled_thumbnails(cfg, model, name, args.min_height)
+    train_set = [labelled_thumbnails(cfg, model, name, args.labels, args.min_height)
                  for name in cfg.DATASETS.TRAIN]
     thumbs, labels = (torch.cat(t) for t in zip(*train_set))
-    logger.info("%d training images; rule's scale per image: %s", len(labels),
+    logger.info("%d training images; %s labels per scale: %s", len(labels), args.labels,
                 dict(zip(model.scales, torch.bincount(labels, minlength=len(model.scales))
                          .tolist())))
-    held_out = labelled_thumbnails(cfg, model, cfg.DATASETS.TEST[0], args.min_height)
+    held_out = labelled_thumbnails(cfg, model, cfg.DATASETS.TEST[0], args.labels,
+                                   args.min_height)
     train(model.selector, thumbs, labels, args.steps, args.batch, args.lr, held_out)
     state = {k: v.half() if v.is_floating_point() else v
              for k, v in model.selector.state_dict().items()}
     with atomic_write(args.out, "wb") as f:
-        torch.save({"model": state, "min_height": args.min_height, "steps": args.steps}, f)
+        labels_made = {"labels": args.labels, "min_height": args.min_height} \
+            if args.labels == "rule" else {"labels": args.labels,
+                                           "gamma": cfg.MODEL.DLD.DRS.FLOPS_WEIGHT,
+                                           "flops_unit": cfg.MODEL.DLD.DRS.FLOPS_UNIT}
+        torch.save({"model": state, "steps": args.steps, **labels_made}, f)
     logger.info("wrote %s", args.out)
 
 

@@ -4,11 +4,13 @@ from .losses import (
     SEQ_LOSS_NORMS,
     SEQ_WORDS,
     acc_loss,
+    acc_loss_per_image,
     affinity_loss,
     aligned_feature_loss,
     beam_targets,
     con_loss,
     expected_acc_loss,
+    flops_in_unit,
     flops_loss,
     read_correctly,
     roi_loss,
@@ -18,7 +20,7 @@ from .losses import (
 )
 from .teacher import build_teacher
 
-__all__ = ["KL_DIRECTIONS", "SEQ_LOSS_NORMS", "SEQ_WORDS", "acc_loss", "affinity_loss",
-           "aligned_feature_loss", "beam_targets", "build_teacher", "con_loss",
-           "expected_acc_loss", "flops_loss", "read_correctly", "roi_loss", "seq_loss",
-           "step_kl", "step_mse"]
+__all__ = ["KL_DIRECTIONS", "SEQ_LOSS_NORMS", "SEQ_WORDS", "acc_loss", "acc_loss_per_image",
+           "affinity_loss", "aligned_feature_loss", "beam_targets", "build_teacher", "con_loss",
+           "expected_acc_loss", "flops_in_unit", "flops_loss", "read_correctly", "roi_loss",
+           "seq_loss", "step_kl", "step_mse"]

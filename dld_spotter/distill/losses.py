@@ -202,6 +202,21 @@ def expected_acc_loss(p: torch.Tensor, student_probs: torch.Tensor,
     return _scored_mean(torch.einsum("nk,knt->nt", p, kl), targets, images)
 
 
+def acc_loss_per_image(student_probs: torch.Tensor, teacher_probs: torch.Tensor,
+                       targets: torch.Tensor, images: torch.Tensor, num_images: int,
+                       direction: str = "mixture_teacher") -> torch.Tensor:
+    """Eq. 2 of each one-hot decision, per image: ``(B, k)``, ``KL(y_si, y)`` averaged over the
+    scored steps of image ``b``'s RoIs (``images`` ``(N,)`` their image index; 0 for an image
+    with none). Other arguments as :func:`acc_loss`; with ``p`` ``(B, k)``, the mean over the
+    images with scored steps of ``(p * this).sum(1)`` is :func:`expected_acc_loss` per image."""
+    check_option("MODEL.DLD.DRS.KL_DIRECTION", direction, KL_DIRECTIONS)
+    valid = (targets != IGNORE).to(student_probs.dtype)
+    kl = _kl_to_teacher(student_probs, teacher_probs, direction)  # (k, N, T)
+    sums = kl.new_zeros(len(kl), num_images).index_add(1, images, (kl * valid).sum(-1))
+    counts = valid.new_zeros(num_images).index_add(0, images, valid.sum(-1))
+    return (sums / counts.clamp(min=1)).T
+
+
 def _kl_to_teacher(probs: torch.Tensor, teacher_probs: torch.Tensor, direction: str
                    ) -> torch.Tensor:
     """Per-step KL of student distributions ``(..., N, T, K)`` and the teacher's ``(N, T, K)``
@@ -215,6 +230,11 @@ def _kl_to_teacher(probs: torch.Tensor, teacher_probs: torch.Tensor, direction: 
 def flops_loss(h: torch.Tensor, flops: torch.Tensor, unit: str = "max") -> torch.Tensor:
     """Eq. 3: ``sum_i h_i T_i``, averaged over the ``B`` images of ``h`` ``(B, k)``, with the
     FLOPs ``T`` ``(k,)`` in units of the largest (``"max"``) or in GFLOPs (``"gflops"``)."""
+    return (h * flops_in_unit(flops, unit)).sum(dim=1).mean()
+
+
+def flops_in_unit(flops: torch.Tensor, unit: str = "max") -> torch.Tensor:
+    """Eq. 3's ``T`` ``(k,)`` (FLOPs per candidate scale) in units of the largest (``"max"``)
+    or in GFLOPs (``"gflops"``)."""
     check_option("MODEL.DLD.DRS.FLOPS_UNIT", unit, FLOPS_UNITS)
-    scale = flops.max() if unit == "max" else 1e9
-    return (h * (flops / scale)).sum(dim=1).mean()
+    return flops / (flops.max() if unit == "max" else 1e9)

@@ -40,12 +40,14 @@ from ..distill.losses import (
     SEQ_LOSS_NORMS,
     SEQ_WORDS,
     acc_loss,
+    acc_loss_per_image,
     affinity_loss,
     aligned_feature_loss,
     beam_targets,
     check_option,
     con_loss,
     expected_acc_loss,
+    flops_in_unit,
     flops_loss,
     read_correctly,
     roi_loss,
@@ -245,10 +247,7 @@ class DLDSpotter(TextSpotter):
     def forward(self, batched_inputs: List[Dict]):
         if not self.training:
             return self.inference(batched_inputs)
-        images = self.preprocess_image(batched_inputs)
-        gts = [x["instances"].to(self.device) for x in batched_inputs]
-        rois = self.roi_heads.gt_recognition_rois(gts)
-        targets = trim_targets(cat([r.gt_texts for r in rois]))
+        images, gts, rois, targets = self._with_gt_rois(batched_inputs)
         teacher_out = self._teacher_outputs(batched_inputs, rois, targets)
 
         losses = {}
@@ -310,12 +309,49 @@ class DLDSpotter(TextSpotter):
         log_p = self.selector(self.selector.thumbnails(images.tensor, images.image_sizes))
         return [self.scales[i] for i in log_p.argmax(dim=1).tolist()]
 
+    @torch.no_grad()
+    def scale_costs(self, batched_inputs: List[Dict]) -> torch.Tensor:
+        """Eq. 4 of each one-hot decision, per training image: ``(B, k)``, ``L_acc`` at scale
+        ``s_i`` (the image's scored steps, teacher-forced on its ground-truth words: 0 for an
+        image with none) plus ``gamma T_i``. Its argmin is the scale that ``L_DRS`` asks of
+        the selector for that image (``tools/train_selector.py --labels drs``)."""
+        self._require_scale_flops()
+        images, _, rois, targets = self._with_gt_rois(batched_inputs)
+        costs = self.flops_weight * flops_in_unit(self.scale_flops, self.flops_unit)
+        costs = costs.to(self.device).expand(len(rois), -1)
+        if len(targets) == 0:
+            return costs
+        teacher_probs = self._teacher_outputs(batched_inputs, rois, targets)["probs"]
+        return costs + acc_loss_per_image(self._probs_at_every_scale(images, rois, targets),
+                                          teacher_probs, targets, self._image_of_roi(rois),
+                                          len(rois), self.kl_direction)
+
     def resize_images(self, images: ImageList, scales: Sequence[float]
                       ) -> Tuple[ImageList, List[Tuple[float, float]]]:
         """:func:`resize_image_list` for this model's backbone."""
         return resize_image_list(images, scales, self.backbone)
 
     # --- losses ----------------------------------------------------------------------------
+
+    def _with_gt_rois(self, batched_inputs: List[Dict]
+                      ) -> Tuple[ImageList, List[Instances], List[Instances], torch.Tensor]:
+        """The batch's images, ground truth, recognition RoIs (its legible words) and their
+        trimmed targets ``(N, T)``."""
+        images = self.preprocess_image(batched_inputs)
+        gts = [x["instances"].to(self.device) for x in batched_inputs]
+        rois = self.roi_heads.gt_recognition_rois(gts)
+        return images, gts, rois, trim_targets(cat([r.gt_texts for r in rois]))
+
+    def _require_scale_flops(self) -> None:
+        if self.scale_flops.numel() != len(self.scales):
+            raise RuntimeError("DLDSpotter: the FLOPs per scale are not set: give "
+                               "MODEL.DLD.DRS.FLOPS or train with TextSpotterTrainer, which "
+                               "measures them (ScaleFlopsHook)")
+
+    def _image_of_roi(self, rois: List[Instances]) -> torch.Tensor:
+        """``(N,)`` the image index of each RoI of ``rois`` (one ``Instances`` per image)."""
+        counts = torch.tensor([len(r) for r in rois], device=self.device)
+        return torch.arange(len(rois), device=self.device).repeat_interleave(counts)
 
     @torch.no_grad()
     def _teacher_outputs(self, batched_inputs: List[Dict], rois: List[Instances],
@@ -356,18 +392,14 @@ class DLDSpotter(TextSpotter):
         """Eq. 4 (times lambda_2): ``loss_acc`` and ``loss_flops`` of the Gumbel sample ``h``
         ``(B, k)``, or (``ESTIMATOR "expectation"``) their expectations under the selector's
         ``log_p`` ``(B, k)``; gradient to the selector only."""
-        if self.scale_flops.numel() != len(self.scales):
-            raise RuntimeError("DLDSpotter: the FLOPs per scale are not set: give "
-                               "MODEL.DLD.DRS.FLOPS or train with TextSpotterTrainer, which "
-                               "measures them (ScaleFlopsHook)")
+        self._require_scale_flops()
         decision, acc = (log_p.exp(), expected_acc_loss) if self.estimator == "expectation" \
             else (h, acc_loss)
         if len(targets) == 0:
             loss_acc = decision.sum() * 0.0
         else:
             student_probs = self._probs_at_every_scale(images, rois, targets)
-            counts = torch.tensor([len(r) for r in rois], device=h.device)
-            image_of_roi = torch.arange(len(rois), device=h.device).repeat_interleave(counts)
+            image_of_roi = self._image_of_roi(rois)
             loss_acc = acc(decision[image_of_roi], student_probs, teacher_out["probs"], targets,
                            self.kl_direction, image_of_roi if self.acc_mean == "image" else None)
         return {"loss_acc": loss_acc * self.drs_loss_weight,
