@@ -533,7 +533,7 @@ def test_train_selector_drs_labels_are_eq4s_argmin_on_a_training_view(synth_data
     tool.main(["--config-file", DLD_CONFIG, "--labels", "drs", "--out", out, "--steps", "2",
                "--batch", "4", *opts])
     load_strict(model.selector, out)
-    saved = torch.load(out)
+    saved = torch.load(out)["provenance"]
     assert (saved["labels"], saved["gamma"]) == ("drs", cfg.MODEL.DLD.DRS.FLOPS_WEIGHT)
 
 

@@ -16,12 +16,12 @@ the high/low-resolution feature distances (Table A2) of ``H`` and of the student
 ``--report`` ``.md``, ``.json`` and ``.png`` (end-to-end H-mean versus GFLOPs).
 
 The selectors start from scratch as in §3.3, or from a pre-trained start given to the rows with
-a selector only (``--selector-opts``; the committed run used the size-rule selector of
-``configs/synth/dld_tiny_sized.yaml``)::
+a selector only (``--selector-opts``, where ``{gamma}`` stands for the row's gamma; the
+committed run used the starts pre-trained on each gamma's Eq. 4, MODEL_ZOO.md)::
 
-    .venv/bin/python tools/dld_mini_benchmark.py --selector-opts \\
-        MODEL.DLD.DRS.WEIGHTS dld_spotter://selector_tiny.pth \\
-        MODEL.DLD.DRS.THUMBNAIL_SIZE 224 MODEL.DLD.DRS.NORM BN
+    .venv/bin/python tools/dld_mini_benchmark.py --student-iters 300 --selector-opts \\
+        MODEL.DLD.DRS.WEIGHTS "dld_spotter://selector_tiny_drs{gamma}.pth" \\
+        MODEL.DLD.DRS.THUMBNAIL_SIZE 224 MODEL.DLD.DRS.NORM BN --opts SEED 4
 
 A finished run is not repeated; an interrupted one (Ctrl-C saves a checkpoint) resumes from
 its last checkpoint when the command is run again. To scale up (e.g. on GPUs): more data

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 from typing import Sequence
 
 import torch
@@ -51,10 +50,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     cfg = model_zoo.get_config(args.config, opts=["MODEL.DEVICE", "cpu"])
     model = model_zoo.load_weights(build_model(cfg), args.checkpoint)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
     provenance = {
-        "config": args.config, "command": args.command, "commit": commit,
+        "config": args.config, "command": args.command, "commit": model_zoo.source_commit(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
         "wall_time_s": args.wall_time,
         **training_facts(os.path.dirname(os.path.abspath(args.checkpoint))),

@@ -21,12 +21,14 @@ Labels (``--labels``):
         MODEL.DLD.DRS.THUMBNAIL_SIZE 224 MODEL.DLD.DRS.NORM BN
 
 Prints progress with an ETA and, every quarter, the agreement with the labels on
-``DATASETS.TEST[0]``; the file is written atomically.
+``DATASETS.TEST[0]``; the file (fp16, with its provenance: command, commit, labels) is written
+atomically.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from typing import List, Sequence, Tuple
 
@@ -36,11 +38,11 @@ from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
+from dld_spotter import model_zoo
 from dld_spotter.config import load_config
 from dld_spotter.data.mapper import TextDatasetMapper
 from dld_spotter.data.stream import smallest_text_height
 from dld_spotter.engine.trainer import build_training_model
-from dld_spotter.files import atomic_write
 from dld_spotter.modeling.drs import smallest_legible_scale
 
 logger = logging.getLogger("dld_spotter.train_selector")
@@ -128,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides")
     args = parser.parse_args(argv)
     setup_logger(name="dld_spotter")
+    start = time.time()
     cfg = load_config(args.config_file, args.opts)
     torch.manual_seed(0)
     # "drs" labels need the model as DLD training starts it: weights, teacher, FLOPs per scale.
@@ -146,14 +149,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     held_out = labelled_thumbnails(cfg, model, cfg.DATASETS.TEST[0], args.labels,
                                    args.min_height)
     train(model.selector, thumbs, labels, args.steps, args.batch, args.lr, held_out)
-    state = {k: v.half() if v.is_floating_point() else v
-             for k, v in model.selector.state_dict().items()}
-    with atomic_write(args.out, "wb") as f:
-        labels_made = {"labels": args.labels, "min_height": args.min_height} \
-            if args.labels == "rule" else {"labels": args.labels,
-                                           "gamma": cfg.MODEL.DLD.DRS.FLOPS_WEIGHT,
-                                           "flops_unit": cfg.MODEL.DLD.DRS.FLOPS_UNIT}
-        torch.save({"model": state, "steps": args.steps, **labels_made}, f)
+    labels_made = {"min_height": args.min_height} if args.labels == "rule" else {
+        "gamma": cfg.MODEL.DLD.DRS.FLOPS_WEIGHT, "flops_unit": cfg.MODEL.DLD.DRS.FLOPS_UNIT}
+    command = list(sys.argv[1:] if argv is None else argv)
+    model_zoo.save_weights(model.selector, args.out, {
+        "command": " ".join(["python", "tools/train_selector.py", *command]),
+        "commit": model_zoo.source_commit(), "labels": args.labels, **labels_made,
+        "steps": args.steps, "wall_time_s": round(time.time() - start)})
     logger.info("wrote %s", args.out)
 
 

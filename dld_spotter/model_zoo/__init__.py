@@ -12,6 +12,7 @@ that detectron2's ``PathManager`` resolves to the installed file.
 from __future__ import annotations
 
 import os
+import subprocess
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -94,6 +95,12 @@ def get_config(config_path: str, trained: bool = False, opts: Sequence[str] = ()
     extra = ["MODEL.WEIGHTS", get_checkpoint_path(config_path)] if trained else []
     opts = extra + list(opts)
     return resolve_device(load_config(get_config_file(config_path), opts), opts)
+
+
+def source_commit() -> str:
+    """The git commit of this package's checkout ('' outside one): a weight file's provenance."""
+    return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
 
 
 def save_weights(model: nn.Module, path: str, provenance: dict) -> None:
