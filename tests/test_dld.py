@@ -479,7 +479,7 @@ def test_train_selector_labels_by_the_size_rule_and_writes_loadable_weights(
     opts = dld_cfg_opts(synth_dataset, teacher_files, tmp_path)
     cfg = load_config(DLD_CONFIG, opts)
     model = build_model(cfg)
-    thumbs, labels = tool.labelled_thumbnails(cfg, model, cfg.DATASETS.TRAIN[0], "rule", 12.0)
+    thumbs, labels = tool.rule_labels(cfg, model, cfg.DATASETS.TRAIN[0], 12.0)
     dicts = DatasetCatalog.get(cfg.DATASETS.TRAIN[0])
     assert thumbs.shape == (len(dicts), 3, 32, 32)
     for d, label in zip(dicts, labels.tolist()):
@@ -516,25 +516,69 @@ def test_scale_costs_are_eq4_of_each_one_hot_decision(synth_dataset, teacher_fil
         [len(model.scales) - 1] * len(batch)
 
 
-def test_train_selector_drs_labels_are_eq4s_argmin_on_a_training_view(synth_dataset,
-                                                                      teacher_files, tmp_path):
+def test_train_selector_drs_costs_are_eq4s_on_a_training_view(synth_dataset, teacher_files,
+                                                               tmp_path):
+    """--labels drs: each image's L_acc of every one-hot decision on one training view, to
+    which gamma T makes scale_costs; the file records the labels and the objective."""
     tool = load_tool("train_selector")
     opts = dld_cfg_opts(synth_dataset, teacher_files, tmp_path, *EXACT_ACC)
     cfg = load_config(DLD_CONFIG, opts)
     model, name = dld_model(cfg, teacher_files), cfg.DATASETS.TRAIN[0]
     seed_all_rng(0)
-    thumbs, labels = tool.labelled_thumbnails(cfg, model, name, "drs", 0.0)
+    thumbs, costs = tool.acc_costs(cfg, model, name)
     seed_all_rng(0)  # the same random training views
     mapper = TextDatasetMapper(cfg, is_train=True)
     dicts = DatasetCatalog.get(name)
     assert thumbs.shape == (len(dicts), 3, 32, 32)
-    assert labels.tolist() == [int(model.scale_costs([mapper(d)]).argmin(1)) for d in dicts]
+    views = [mapper(d) for d in dicts]
+    flops_cost = torch.tensor([6.0, 5, 4, 3, 2, 1]) / 6 * cfg.MODEL.DLD.DRS.FLOPS_WEIGHT
+    for cost, x in zip(costs, views):
+        assert torch.allclose(cost + flops_cost, model.scale_costs([x])[0], atol=1e-6)
     out = str(tmp_path / "selector.pth")
     tool.main(["--config-file", DLD_CONFIG, "--labels", "drs", "--out", out, "--steps", "2",
                "--batch", "4", *opts])
     load_strict(model.selector, out)
     saved = torch.load(out)["provenance"]
-    assert (saved["labels"], saved["gamma"]) == ("drs", cfg.MODEL.DLD.DRS.FLOPS_WEIGHT)
+    assert (saved["labels"], saved["gamma"], saved["objective"]) == (
+        "drs", cfg.MODEL.DLD.DRS.FLOPS_WEIGHT, "label")
+
+
+def test_train_selector_expected_objective_follows_eq4_from_cached_costs(
+        synth_dataset, teacher_files, tmp_path, monkeypatch):
+    """--objective expected minimises sum_i p_i cost_i: with a gamma that dwarfs L_acc the
+    selector learns the smallest scale for every held-out image. A second run reads the
+    L_acc tables from --costs without running the model; a cache of another run is refused."""
+    tool = load_tool("train_selector")
+    opts = dld_cfg_opts(synth_dataset, teacher_files, tmp_path, *EXACT_ACC)
+    cache, out = str(tmp_path / "costs.pt"), str(tmp_path / "selector.pth")
+    args = ["--config-file", DLD_CONFIG, "--labels", "drs", "--objective", "expected",
+            "--costs", cache, "--out", out, "--batch", "4"]
+    tool.main([*args, "--steps", "1", *opts])
+    tables = torch.load(cache)["tables"]
+
+    def no_model_pass(*_):
+        raise AssertionError("the L_acc tables were recomputed")
+    monkeypatch.setattr(DLDSpotter, "acc_costs", no_model_pass)
+    tool.main([*args, "--steps", "40", "--lr", "0.01", *opts,
+               "MODEL.DLD.DRS.FLOPS_WEIGHT", "1000.0"])
+    cfg = load_config(DLD_CONFIG, opts)
+    selector = load_strict(build_model(cfg).selector, out)
+    held_out = tables[cfg.DATASETS.TEST[0]][0]
+    assert tool.choices(selector, held_out).tolist() == [5] * len(held_out)
+    assert torch.load(out)["provenance"]["objective"] == "expected"
+    with pytest.raises(ValueError, match="--costs"):
+        tool.main([*args, "--steps", "1", *opts, "MODEL.DLD.DRS.THUMBNAIL_SIZE", "48"])
+    with pytest.raises(SystemExit):  # Eq. 4's expectation needs Eq. 4's costs
+        tool.main(["--config-file", DLD_CONFIG, "--objective", "expected", "--out", out, *opts])
+
+
+def test_decision_table_reports_gflops_and_eq4_cost_of_each_decision():
+    tool = load_tool("train_selector")
+    costs = torch.tensor([[0.1, 0.5], [0.9, 0.3]])
+    table = tool.decision_table({"argmin": torch.tensor([0, 1]), "all at 0": torch.tensor([0, 0])},
+                                costs, torch.tensor([2e9, 1e9]))
+    assert table.splitlines()[2:] == ["| argmin | 1.50 | 0.2000 | 1 / 1 |",
+                                      "| all at 0 | 2.00 | 0.5000 | 2 / 0 |"]
 
 
 def test_expectation_estimator_reaches_the_selector_losses(synth_dataset, teacher_files,

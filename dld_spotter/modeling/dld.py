@@ -311,20 +311,25 @@ class DLDSpotter(TextSpotter):
 
     @torch.no_grad()
     def scale_costs(self, batched_inputs: List[Dict]) -> torch.Tensor:
-        """Eq. 4 of each one-hot decision, per training image: ``(B, k)``, ``L_acc`` at scale
-        ``s_i`` (the image's scored steps, teacher-forced on its ground-truth words: 0 for an
-        image with none) plus ``gamma T_i``. Its argmin is the scale that ``L_DRS`` asks of
+        """Eq. 4 of each one-hot decision, per training image: ``(B, k)``,
+        :meth:`acc_costs` plus ``gamma T_i``. Its argmin is the scale that ``L_DRS`` asks of
         the selector for that image (``tools/train_selector.py --labels drs``)."""
         self._require_scale_flops()
+        return self.acc_costs(batched_inputs) + self.flops_weight * flops_in_unit(
+            self.scale_flops, self.flops_unit).to(self.device)
+
+    @torch.no_grad()
+    def acc_costs(self, batched_inputs: List[Dict]) -> torch.Tensor:
+        """Eq. 2 of each one-hot decision, per training image: ``(B, k)``, ``L_acc`` at scale
+        ``s_i`` over the image's scored steps, teacher-forced on its ground-truth words (0 for
+        an image with none)."""
         images, _, rois, targets = self._with_gt_rois(batched_inputs)
-        costs = self.flops_weight * flops_in_unit(self.scale_flops, self.flops_unit)
-        costs = costs.to(self.device).expand(len(rois), -1)
         if len(targets) == 0:
-            return costs
+            return torch.zeros(len(rois), len(self.scales), device=self.device)
         teacher_probs = self._teacher_outputs(batched_inputs, rois, targets)["probs"]
-        return costs + acc_loss_per_image(self._probs_at_every_scale(images, rois, targets),
-                                          teacher_probs, targets, self._image_of_roi(rois),
-                                          len(rois), self.kl_direction)
+        return acc_loss_per_image(self._probs_at_every_scale(images, rois, targets),
+                                  teacher_probs, targets, self._image_of_roi(rois), len(rois),
+                                  self.kl_direction)
 
     def resize_images(self, images: ImageList, scales: Sequence[float]
                       ) -> Tuple[ImageList, List[Tuple[float, float]]]:
