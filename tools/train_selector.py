@@ -137,8 +137,10 @@ def agreement(selector: torch.nn.Module, thumbs: torch.Tensor, labels: torch.Ten
 def choices(selector: torch.nn.Module, thumbs: torch.Tensor) -> torch.Tensor:
     """The selector's most probable scale index ``(N,)`` for each thumbnail, in eval mode."""
     selector.eval()
+    device = selector.fc.weight.device
     with torch.no_grad():
-        pred = torch.cat([selector(t.float()).argmax(dim=1).cpu() for t in thumbs.split(64)])
+        pred = torch.cat([selector(t.to(device).float()).argmax(dim=1).cpu()
+                          for t in thumbs.split(64)])
     selector.train()
     return pred
 
