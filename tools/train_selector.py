@@ -51,7 +51,6 @@ from dld_spotter import model_zoo
 from dld_spotter.config import load_config
 from dld_spotter.data.mapper import TextDatasetMapper
 from dld_spotter.data.stream import smallest_text_height
-from dld_spotter.distill.losses import flops_in_unit
 from dld_spotter.engine.trainer import build_training_model
 from dld_spotter.files import atomic_write
 from dld_spotter.modeling.drs import smallest_legible_scale
@@ -227,8 +226,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         held_out, targets = rule_labels(cfg, model, test, args.min_height), labels
     else:
         tables = cached_acc_costs(cfg, model, [*cfg.DATASETS.TRAIN, test], args.costs)
-        flops_cost = model.flops_weight * flops_in_unit(model.scale_flops.cpu(),
-                                                        model.flops_unit)
+        flops_cost = model.flops_costs().cpu()
         thumbs, costs = (torch.cat(t) for t in zip(*[tables[n] for n in cfg.DATASETS.TRAIN]))
         costs, test_costs = costs + flops_cost, tables[test][1] + flops_cost
         labels = costs.argmin(dim=1)

@@ -314,9 +314,12 @@ class DLDSpotter(TextSpotter):
         """Eq. 4 of each one-hot decision, per training image: ``(B, k)``,
         :meth:`acc_costs` plus ``gamma T_i``. Its argmin is the scale that ``L_DRS`` asks of
         the selector for that image (``tools/train_selector.py --labels drs``)."""
+        return self.acc_costs(batched_inputs) + self.flops_costs().to(self.device)
+
+    def flops_costs(self) -> torch.Tensor:
+        """Eq. 4's ``gamma T_i`` of each candidate scale ``(k,)``, in ``FLOPS_UNIT``."""
         self._require_scale_flops()
-        return self.acc_costs(batched_inputs) + self.flops_weight * flops_in_unit(
-            self.scale_flops, self.flops_unit).to(self.device)
+        return self.flops_weight * flops_in_unit(self.scale_flops, self.flops_unit)
 
     @torch.no_grad()
     def acc_costs(self, batched_inputs: List[Dict]) -> torch.Tensor:
