@@ -34,7 +34,11 @@ from dld_spotter.engine.hooks import TeacherHook, TemperatureHook
 from dld_spotter.evaluation.cost import measure_scale_flops, measure_selector_flops
 from dld_spotter.evaluation.model_metrics import dynamic_cost
 from dld_spotter.modeling import DLDSpotter
-from dld_spotter.modeling.drs import gumbel_softmax_sample, smallest_legible_scale
+from dld_spotter.modeling.drs import (
+    DynamicResolutionSelector,
+    gumbel_softmax_sample,
+    smallest_legible_scale,
+)
 from dld_spotter.modeling.rescale import scale_instances
 
 DLD_CONFIG = os.path.join(REPO, "configs/synth/dld_tiny.yaml")
@@ -570,6 +574,23 @@ def test_train_selector_expected_objective_follows_eq4_from_cached_costs(
         tool.main([*args, "--steps", "1", *opts, "MODEL.DLD.DRS.THUMBNAIL_SIZE", "48"])
     with pytest.raises(SystemExit):  # Eq. 4's expectation needs Eq. 4's costs
         tool.main(["--config-file", DLD_CONFIG, "--objective", "expected", "--out", out, *opts])
+
+
+def test_expected_objective_weighs_costs_where_the_argmin_labels_count_votes():
+    """A selector that cannot tell the images apart (identical thumbnails): scale 1 is the
+    argmin of 60 % of them but costs 2.0 on the rest, scale 0 costs 0.2 on all. Cross-entropy
+    on the argmin learns scale 1; Eq. 4's expectation (0.8 against 0.2) learns scale 0."""
+    tool = load_tool("train_selector")
+    costs = torch.tensor([[0.2, 0.0]] * 6 + [[0.2, 2.0]] * 4)
+    thumbs = torch.zeros(len(costs), 3, 32, 32)
+    held_out = (thumbs, costs.argmin(1))
+    chosen = {}
+    for name, targets in (("label", costs.argmin(1)), ("expected", costs)):
+        torch.manual_seed(0)
+        selector = DynamicResolutionSelector(2, 32, 4, (4, 4, 4, 4))
+        tool.train(selector, thumbs, targets, 60, 8, 1e-2, held_out)
+        chosen[name] = tool.choices(selector, thumbs).tolist()
+    assert chosen == {"label": [1] * 10, "expected": [0] * 10}
 
 
 def test_decision_table_reports_gflops_and_eq4_cost_of_each_decision():
