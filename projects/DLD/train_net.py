@@ -13,6 +13,7 @@ writes an ``OUTPUT_DIR`` (``train.lock``). Weights that do not fit the model are
 import contextlib
 
 import torch
+import torch.distributed as dist
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
@@ -35,6 +36,14 @@ def setup(args):
 
 
 def main(args):
+    result = run(args)
+    if dist.is_initialized():  # a rank of launch: without this, gloo's threads may abort the exit
+        comm.synchronize()
+        dist.destroy_process_group()
+    return result
+
+
+def run(args):
     torch.set_flush_denormal(True)  # tiny activations (e.g. fresh BN in eval) stay fast on CPU
     cfg = setup(args)
     if args.eval_only:
