@@ -249,6 +249,9 @@ def add_dld_config(cfg: CN) -> None:
     _C.MODEL.DLD.DRS.LOSS_WEIGHT = 1.0  # lambda_2 of Eq. 11
     # The selector's learning rate is SOLVER.BASE_LR times this: it starts from scratch while
     # the student it steers fine-tunes from the teacher (§4.1 trains both at one rate).
+    # 0 freezes a pre-trained selector (DRS.WEIGHTS; not the paper's joint training): it
+    # runs in eval mode (BN statistics fixed), Eq. 4 is not computed, and each training
+    # image goes to its most probable scale, as at test.
     _C.MODEL.DLD.DRS.LR_FACTOR = 1.0
     # Average forward FLOPs T_i per candidate scale (in FLOPs; any unit with FLOPS_UNIT "max").
     # Empty: measured with fvcore on FLOPS_NUM_IMAGES training images when training starts.

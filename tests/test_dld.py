@@ -30,7 +30,12 @@ from dld_spotter.data.mapper import TextDatasetMapper
 from dld_spotter.data.stream import text_heights
 from dld_spotter.distill import build_teacher, read_correctly
 from dld_spotter.engine import TextSpotterTrainer
-from dld_spotter.engine.hooks import TeacherHook, TemperatureHook
+from dld_spotter.engine.hooks import (
+    ScaleFlopsHook,
+    TeacherHook,
+    TemperatureHook,
+    build_dld_hooks,
+)
 from dld_spotter.evaluation.cost import measure_scale_flops, measure_selector_flops
 from dld_spotter.evaluation.model_metrics import dynamic_cost
 from dld_spotter.modeling import DLDSpotter
@@ -422,6 +427,42 @@ def test_selector_learning_rate_factor(synth_dataset, teacher_files, tmp_path):
     assert len(lrs) == sum(1 for _ in model.parameters())
     assert selector and all(lr == pytest.approx(10 * cfg.SOLVER.BASE_LR if i in selector else
                                                 cfg.SOLVER.BASE_LR) for i, lr in lrs.items())
+
+
+@pytest.mark.parametrize("factor", [0.0, 1.0])
+def test_selector_learning_rate_factor_zero_freezes_the_selector(factor, synth_dataset,
+                                                                 teacher_files, tmp_path):
+    """``DRS.LR_FACTOR 0``: a training step leaves every selector tensor (BN statistics too)
+    as it was, computes no Eq. 4 and needs no temperature or FLOPs hook; a trained selector's
+    step changes them."""
+    cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.DRS.LR_FACTOR",
+                  str(factor), "SOLVER.REC_LR_FACTOR", "1.0")
+    model = dld_model(cfg, teacher_files)
+    before = {k: v.clone() for k, v in model.selector.state_dict().items()}
+    optimizer = TextSpotterTrainer.build_optimizer(cfg, model)
+    batch = training_batches(cfg, 1)[0]
+    with EventStorage():
+        losses = model(batch)
+    sum(losses.values()).backward()
+    optimizer.step()
+    changed = [k for k, v in model.selector.state_dict().items() if not torch.equal(v, before[k])]
+    frozen = factor == 0.0
+    assert model.selector.training is not frozen
+    assert ({"loss_acc", "loss_flops"} & set(losses) == set()) is frozen
+    assert (changed == []) is frozen, changed
+    hooks = {type(h) for h in build_dld_hooks(cfg, model)}
+    assert hooks == ({TeacherHook} if frozen else {TeacherHook, TemperatureHook, ScaleFlopsHook})
+    if frozen:  # each image at the selector's most probable scale, as at test
+        seen = []
+        original = model.resize_images
+        model.resize_images = lambda images, scales: seen.append(scales) or original(images,
+                                                                                      scales)
+        with EventStorage():
+            model(batch)
+        assert seen == [model.select_scales(model.preprocess_image(batch))]
+    with pytest.raises(ValueError, match="LR_FACTOR must be >= 0"):
+        build_model(dld_cfg(synth_dataset, teacher_files, tmp_path,
+                            "MODEL.DLD.DRS.LR_FACTOR", "-1.0"))
 
 
 def test_roi_features_option_reaches_l_roi_and_rejects_unknown_values(synth_dataset,

@@ -95,6 +95,7 @@ class DLDSpotter(TextSpotter):
         kl_direction: str = "mixture_teacher",
         acc_mean: str = "step",
         estimator: str = "gumbel",
+        selector_trains: bool = True,
         acc_dtype: str = "float32",
         flops_unit: str = "max",
         beam_width: int = 3,
@@ -115,6 +116,9 @@ class DLDSpotter(TextSpotter):
         self.scales = tuple(float(s) for s in scales)
         self.fixed_scale = float(fixed_scale)
         self.selector = selector
+        self.selector_trains = selector_trains
+        if selector is not None and not selector_trains:
+            selector.requires_grad_(False)
         self.tau = tau
         self.register_buffer("scale_flops", torch.tensor(flops, dtype=torch.float32),
                              persistent=False)
@@ -154,6 +158,9 @@ class DLDSpotter(TextSpotter):
         ret = super().from_config(cfg)
         dld = cfg.MODEL.DLD
         selector = None
+        if dld.DRS.LR_FACTOR < 0:
+            raise ValueError(f"MODEL.DLD.DRS.LR_FACTOR must be >= 0 (0 freezes the selector), "
+                             f"got {dld.DRS.LR_FACTOR}")
         if dld.FIXED_SCALE <= 0:
             selector = DynamicResolutionSelector(
                 len(dld.SCALES), dld.DRS.THUMBNAIL_SIZE, dld.DRS.STEM_CHANNELS,
@@ -180,6 +187,7 @@ class DLDSpotter(TextSpotter):
             "kl_direction": dld.DRS.KL_DIRECTION,
             "acc_mean": dld.DRS.ACC_MEAN,
             "estimator": dld.DRS.ESTIMATOR,
+            "selector_trains": dld.DRS.LR_FACTOR > 0,
             "acc_dtype": dld.DRS.ACC_DTYPE,
             "flops_unit": dld.DRS.FLOPS_UNIT,
             "beam_width": dld.SKD.BEAM_WIDTH,
@@ -197,8 +205,16 @@ class DLDSpotter(TextSpotter):
 
     @property
     def needs_teacher(self) -> bool:
-        """Training needs the teacher: for the selector's L_acc or for any SKD loss."""
-        return self.selector is not None or any(w > 0 for w in self.skd_weights.values())
+        """Training needs the teacher: for the selector's L_acc (unless the selector is frozen,
+        ``DRS.LR_FACTOR 0``) or for any SKD loss."""
+        trains_selector = self.selector is not None and self.selector_trains
+        return trains_selector or any(w > 0 for w in self.skd_weights.values())
+
+    def train(self, mode: bool = True) -> DLDSpotter:
+        super().train(mode)
+        if self.selector is not None and not self.selector_trains:
+            self.selector.eval()  # a frozen selector's BN statistics stay its own
+        return self
 
     def set_teacher(self, teacher: nn.Module, source: str = "the teacher") -> None:
         """Attach a frozen teacher (not registered as a submodule). ``source`` names its
@@ -253,11 +269,15 @@ class DLDSpotter(TextSpotter):
         losses = {}
         if self.selector is None:
             chosen = [self.fixed_scale] * len(gts)
+        elif not self.selector_trains:  # frozen: its most probable scale, as at test
+            with torch.no_grad():
+                chosen = self.select_scales(images)
         else:
             log_p = self.selector(self.selector.thumbnails(images.tensor, images.image_sizes))
             h = gumbel_softmax_sample(log_p, self.tau)
             chosen = [self.scales[i] for i in h.argmax(dim=1).tolist()]
             losses.update(self._drs_losses(h, log_p, images, rois, targets, teacher_out))
+        if self.selector is not None:
             storage = get_event_storage()
             storage.put_scalar("dld/scale", sum(chosen) / len(chosen))
             storage.put_scalar("dld/tau", self.tau)
