@@ -101,7 +101,7 @@ def build_dld_hooks(cfg, model) -> list:
     hooks = []
     if model.needs_teacher:
         hooks.append(TeacherHook(cfg, model))
-    if model.selector is not None and model.selector_trains:  # Eq. 4's tau and T_i
+    if model.selector_trains:  # Eq. 4's tau and T_i
         if STREAM_DATASET in cfg.DATASETS.TRAIN:
             raise ValueError(f"DATASETS.TRAIN {tuple(cfg.DATASETS.TRAIN)}: the selector's "
                              "temperature decays per epoch (tau = TAU_INIT * TAU_DECAY ** epoch), "

@@ -116,7 +116,7 @@ class DLDSpotter(TextSpotter):
         self.scales = tuple(float(s) for s in scales)
         self.fixed_scale = float(fixed_scale)
         self.selector = selector
-        self.selector_trains = selector_trains
+        self.selector_trains = selector is not None and selector_trains  # else frozen or none
         if selector is not None and not selector_trains:
             selector.requires_grad_(False)
         self.tau = tau
@@ -207,8 +207,7 @@ class DLDSpotter(TextSpotter):
     def needs_teacher(self) -> bool:
         """Training needs the teacher: for the selector's L_acc (unless the selector is frozen,
         ``DRS.LR_FACTOR 0``) or for any SKD loss."""
-        trains_selector = self.selector is not None and self.selector_trains
-        return trains_selector or any(w > 0 for w in self.skd_weights.values())
+        return self.selector_trains or any(w > 0 for w in self.skd_weights.values())
 
     def train(self, mode: bool = True) -> DLDSpotter:
         super().train(mode)
