@@ -29,7 +29,7 @@ log "installing detectron2 runtime dependencies"
 pip_i $D2_RUNTIME_DEPS
 
 if ! "$VPY" -c "import detectron2" 2>/dev/null; then
-    # Probe GitHub with a hard time limit so an offline machine never hangs here.
+    # Ask GitHub with a hard time limit, so that an offline machine never hangs here.
     if [ "${DLD_D2_FROM_SOURCE:-auto}" != "0" ] && command -v git >/dev/null \
         && timeout 15 git ls-remote --heads "$D2_GIT_URL" >/dev/null 2>&1; then
         log "GitHub reachable: building upstream detectron2 from source"

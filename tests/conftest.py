@@ -1,11 +1,12 @@
-"""Fixtures shared by the test files (their shared helpers are in testing.py)."""
+"""Fixtures shared by the test files (their shared helpers are in testing.py); each is built
+once for the whole tests/ folder (scope "package": the folder is not a Python package)."""
 import os
 import uuid
 
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def synth_dataset(tmp_path_factory):
     """A tiny synthetic data set (6 train / 3 val images, about 192x256), registered.
 
@@ -28,7 +29,7 @@ def synth_dataset(tmp_path_factory):
     return names[0], names[1], root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_weights(synth_dataset, tmp_path_factory):
     """A config (every box kept) and the checkpoint of a randomly initialised model of it."""
     import torch

@@ -23,9 +23,9 @@ def sigterm_opts(synth_dataset, output_dir, *extra):
 
 
 def train_net_until_sigterm(output_dir, *args, timeout=180):
-    """Run train_net.py in a session of its own and, once it has saved its first checkpoint,
-    SIGTERM the session's processes (as SLURM does: the ranks and their loader workers too);
-    its exit status and output."""
+    """Run train_net.py in a process group of its own and, once it has saved its first
+    checkpoint, SIGTERM the group's processes (as SLURM does: the ranks and their loader workers
+    too); its exit status and output."""
     log_file = os.path.join(output_dir, "train_net.out")
     with open(log_file, "w") as out:
         proc = subprocess.Popen([sys.executable, TRAIN_NET, *args], stdout=out,
