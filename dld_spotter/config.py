@@ -117,6 +117,13 @@ def add_text_spotter_config(cfg: CN) -> None:
     # "scenes": cut from the streamed scenes (above); "rendered": upright words rendered alone
     # on plain backgrounds, each filling its crop (dld_spotter.data.stream.RenderedCropStream).
     _C.INPUT.WORD_CROPS.SOURCE = "scenes"
+    # Folders of real word images (dld_spotter.data.real_crops: images + gt.txt, e.g. IC15's
+    # WordRecognition/TrainingSet), relative to $DLD_DATASETS unless absolute, mixed into the
+    # crops above: REAL_RATIO of the crops are real. The last REAL_HELDOUT crops of each folder
+    # never train; evaluation reads them (held-out real accuracy).
+    _C.INPUT.WORD_CROPS.REAL_FOLDERS = ()
+    _C.INPUT.WORD_CROPS.REAL_RATIO = 0.5
+    _C.INPUT.WORD_CROPS.REAL_HELDOUT = 0
     # RecognitionPretrainer on a trained spotter: keep its backbone as it is (weights and
     # BatchNorm statistics), so that only the recognizer learns and detection is unchanged.
     _C.MODEL.REC_PRETRAIN = CN()
@@ -138,6 +145,14 @@ def add_text_spotter_config(cfg: CN) -> None:
     _C.DATASETS.STREAM_SYNTH.MAX_ROTATION = 20.0
     _C.DATASETS.STREAM_SYNTH.PERSPECTIVE_PROB = 0.3
     _C.DATASETS.STREAM_SYNTH.CURVED_PROB = 0.15
+    # Closer to photographs: folders of text-free photographs (relative to $DLD_DATASETS
+    # unless absolute) as the background of PHOTO_BACKGROUND_PROB of the scenes, more fonts
+    # (folders of .ttf/.otf), and DEGRADE: synth.REAL_DEGRADATIONS (low contrast, lighting and
+    # shadow, motion blur, JPEG).
+    _C.DATASETS.STREAM_SYNTH.BACKGROUND_DIRS = ()
+    _C.DATASETS.STREAM_SYNTH.PHOTO_BACKGROUND_PROB = 0.5
+    _C.DATASETS.STREAM_SYNTH.FONT_DIRS = ()
+    _C.DATASETS.STREAM_SYNTH.DEGRADE = False
 
     # --- Training data mix (§4.1: IC13/IC15/MLT17/Total-Text) --------------------------------
     # One sampling ratio per DATASETS.TRAIN entry (probability of a set = ratio / sum);

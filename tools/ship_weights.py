@@ -46,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--metrics", nargs="*", default=[],
                         help="JSON files of its evaluation (text_results.json, ...)")
     parser.add_argument("--wall-time", type=float, default=0.0, help="seconds, all stages")
+    parser.add_argument("--data", nargs="*", default=[],
+                        help="every data source it was trained on (where it came from)")
     args = parser.parse_args(argv)
 
     cfg = model_zoo.get_config(args.config, opts=["MODEL.DEVICE", "cpu"])
@@ -54,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "config": args.config, "command": args.command, "commit": model_zoo.source_commit(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
         "wall_time_s": args.wall_time,
+        **({"data": args.data} if args.data else {}),
         **training_facts(os.path.dirname(os.path.abspath(args.checkpoint))),
     }
     for path in args.metrics:

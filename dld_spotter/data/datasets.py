@@ -8,6 +8,7 @@ the built-in synthetic set (``synth_train``, ``synth_val``) and the public bench
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -35,6 +36,15 @@ _SHOWN_IDS = 5  # annotation ids quoted in a warning
 SYNTH_COMMAND = (
     "python -m dld_spotter.data.synth --out {root}/synth --num-train 2000 --num-val 100 --seed 0"
 )
+# Generated sets: folder under the root -> the command that makes it. ``synth_photo`` is the
+# generator closer to photographs (datasets/README.md): more fonts, photograph backgrounds,
+# degradations.
+SYNTH_SETS = {
+    "synth": SYNTH_COMMAND,
+    "synth_photo": "python -m dld_spotter.data.synth --out {root}/synth_photo --num-train 2000 "
+                   "--num-val 100 --seed 1 --fonts {root}/fonts --backgrounds {root}/backgrounds "
+                   "--degrade",
+}
 # name: (folder under the root, split, converter format, native ground truth in the folder,
 #        per-image lexicon folder or None, folder of the weak/generic/full lexicons or None).
 # Images are in <folder>/<split>_images, except SynthText's (<folder>/images, with gt.mat).
@@ -242,18 +252,29 @@ def benchmark_paths(root: str, name: str) -> Tuple[str, str, str]:
     return json_file, image_root, command
 
 
+# Training sets with a held-out part, for choices that must not be made on a test set:
+# ``<name>_fit`` is all but the last N images (in the JSON's order), ``<name>_heldout`` those N.
+HELDOUT_SPLITS = {"ic15_train": 100}
+
+
+def _split_part(name: str, num_heldout: int, heldout: bool) -> List[Dict[str, Any]]:
+    dicts = DatasetCatalog.get(name)
+    if num_heldout >= len(dicts):
+        raise ValueError(f"{name} has {len(dicts)} images: too few to hold out {num_heldout}")
+    return dicts[len(dicts) - num_heldout:] if heldout else dicts[:len(dicts) - num_heldout]
+
+
 def register_builtin(root: str) -> None:
-    """Register ``synth_train`` and ``synth_val`` at ``<root>/synth`` and the benchmarks of
-    ``BENCHMARKS``, each unless already there."""
-    for split in ("train", "val"):
-        name = f"synth_{split}"
+    """Register the ``_train`` and ``_val`` splits of ``SYNTH_SETS``, the benchmarks of
+    ``BENCHMARKS`` and the parts of ``HELDOUT_SPLITS``, each unless already there."""
+    for (folder, command), split in itertools.product(SYNTH_SETS.items(), ("train", "val")):
+        name = f"{folder}_{split}"
         if name in DatasetCatalog.list():
             continue
-        json_file = os.path.join(root, "synth", f"{split}.json")
-        image_root = os.path.join(root, "synth", split)
-        command = SYNTH_COMMAND.format(root=root)
-        DatasetCatalog.register(name, partial(_load_builtin, json_file, image_root, command,
-                                              "synth"))
+        json_file = os.path.join(root, folder, f"{split}.json")
+        image_root = os.path.join(root, folder, split)
+        DatasetCatalog.register(name, partial(_load_builtin, json_file, image_root,
+                                              command.format(root=root), folder))
         _set_metadata(name, json_file, image_root)
     for name, (folder, *_, lexicons) in BENCHMARKS.items():
         if name in DatasetCatalog.list():
@@ -265,6 +286,13 @@ def register_builtin(root: str) -> None:
         if lexicons:
             extra["lexicons"] = lexicon_files(os.path.join(root, folder, lexicons))
         _set_metadata(name, json_file, image_root, **extra)
+    for name, num in HELDOUT_SPLITS.items():
+        for part, heldout in (("fit", False), ("heldout", True)):
+            if f"{name}_{part}" in DatasetCatalog.list():
+                continue
+            DatasetCatalog.register(f"{name}_{part}", partial(_split_part, name, num, heldout))
+            meta = MetadataCatalog.get(name)
+            _set_metadata(f"{name}_{part}", meta.json_file, meta.image_root)
 
 
 def builtin_root() -> str:

@@ -72,19 +72,26 @@ def _package_dir(package: str) -> Optional[str]:
     return list(spec.submodule_search_locations)[0]
 
 
-def find_fonts() -> List[str]:
+def find_fonts(extra_dirs: Sequence[str] = ()) -> List[str]:
     """Absolute paths of the usable font files, in a fixed order.
 
-    Looks in the font packages of ``setup.py`` and in matplotlib's bundled fonts; when a face
+    Looks in the font packages of ``setup.py``, in matplotlib's bundled fonts and in
+    ``extra_dirs`` (folders of ``.ttf``/``.otf`` files, searched recursively); when a face
     ships as both ``.ttf`` and ``.otf`` the ``.ttf`` is kept.
+
+    Raises:
+        FileNotFoundError: a folder of ``extra_dirs`` does not exist or holds no font.
     """
     fonts = []
     roots = [_package_dir(p) for p in FONT_PACKAGES]
     mpl = _package_dir("matplotlib")
     mpl_fonts = os.path.join(mpl, "mpl-data", "fonts", "ttf") if mpl else None
-    for root in roots + [mpl_fonts]:
+    for root in roots + [mpl_fonts] + list(extra_dirs):
+        if root in extra_dirs and not os.path.isdir(root):
+            raise FileNotFoundError(f"font folder {root} does not exist")
         if root is None or not os.path.isdir(root):
             continue
+        before = len(fonts)
         faces: Dict[str, str] = {}
         for dirpath, _, files in os.walk(root):
             for f in files:
@@ -93,15 +100,32 @@ def find_fonts() -> List[str]:
                     continue
                 if root == mpl_fonts and not stem.startswith(MATPLOTLIB_FAMILIES):
                     continue
+                path = os.path.join(dirpath, f)
+                if root in extra_dirs and not _covers_latin(path):
+                    continue
                 if stem not in faces or ext.lower() == ".ttf":
-                    faces[stem] = os.path.join(dirpath, f)
+                    faces[stem] = path
         fonts.extend(faces[stem] for stem in sorted(faces))
+        if root in extra_dirs and len(fonts) == before:
+            raise FileNotFoundError(f"font folder {root} holds no usable .ttf/.otf file")
     if not fonts:
         raise RuntimeError(
             "No TrueType fonts found for the synthetic data set (looked in the Python packages "
             f"{', '.join(FONT_PACKAGES)} and matplotlib); run scripts/setup.sh to install them"
         )
     return fonts
+
+
+def _covers_latin(path: str) -> bool:
+    """Whether the font at ``path`` has a glyph for every letter (both cases) and digit."""
+    from fontTools.ttLib import TTFont  # matplotlib's dependency
+
+    try:
+        with TTFont(path, fontNumber=0, lazy=True) as font:
+            cmap = font.getBestCmap() or {}
+    except Exception:  # not a font fontTools reads: not usable either
+        return False
+    return all(ord(c) in cmap for c in RANDOM_STRING_CHARS + RANDOM_STRING_CHARS.upper())
 
 
 @functools.lru_cache(maxsize=4096)
@@ -398,6 +422,21 @@ class SynthConfig:
     perspective_prob: float = 0.3
     plate_prob: float = 0.25  # a solid sign plate behind the word
     shadow_prob: float = 0.1
+    # Real photographs (``background_dirs``: folders of text-free images) as backgrounds, and
+    # the degradations of photographed text. 0 = off, and then no random number is drawn for
+    # them: the default set is unchanged by their existence.
+    background_dirs: Tuple[str, ...] = ()
+    photo_background_prob: float = 0.0
+    low_contrast_prob: float = 0.0  # text luma 35-90 off its background instead of >= 90
+    lighting_prob: float = 0.0  # an illumination gradient and a cast shadow over the image
+    motion_blur_prob: float = 0.0
+    jpeg_prob: float = 0.0  # JPEG-compressed at quality 25-75
+
+
+# The degradations of photographed text that ``--degrade`` (and the real-photograph recipe's
+# DATASETS.STREAM_SYNTH) switch on.
+REAL_DEGRADATIONS = {"low_contrast_prob": 0.3, "lighting_prob": 0.4, "motion_blur_prob": 0.15,
+                     "jpeg_prob": 0.4}
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -437,6 +476,88 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     if rng.random() < 0.5:
         _draw_texture(rng, img)
     return np.clip(img, 0, 255)
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+@functools.lru_cache(maxsize=8)
+def background_files(dirs: Tuple[str, ...]) -> Tuple[str, ...]:
+    """The image files under ``dirs`` (recursively, sorted), each checked to be readable.
+
+    Raises:
+        FileNotFoundError: a folder does not exist or holds no image.
+        ValueError: some files cannot be read as images (the first ones named).
+    """
+    files = []
+    for folder in dirs:
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"background folder {folder} does not exist")
+        found = sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names
+                       if f.lower().endswith(IMAGE_EXTENSIONS))
+        if not found:
+            raise FileNotFoundError(f"background folder {folder} holds no image "
+                                    f"({', '.join(IMAGE_EXTENSIONS)})")
+        files += found
+    bad = []
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                im.verify()
+        except Exception:
+            bad.append(path)
+    if bad:
+        raise ValueError(f"{len(bad)} background image(s) cannot be read, e.g. "
+                         f"{', '.join(bad[:3])}: remove or replace them")
+    return tuple(files)
+
+
+def photo_background(rng: np.random.Generator, h: int, w: int,
+                     files: Sequence[str]) -> np.ndarray:
+    """A random region of a random photograph of ``files``, flipped or not, resized to
+    (h, w, 3) float32 RGB in [0, 255]."""
+    path = files[rng.integers(len(files))]
+    photo = cv2.imread(path, cv2.IMREAD_COLOR)
+    if photo is None:
+        raise ValueError(f"background image {path} cannot be decoded")
+    ph, pw = photo.shape[:2]
+    # a region of the output's aspect ratio, 40-100 % of the largest one that fits
+    frac = rng.uniform(0.4, 1.0)
+    rw = max(int(min(pw, ph * w / h) * frac), 1)
+    rh = max(int(rw * h / w), 1)
+    x0, y0 = int(rng.integers(0, pw - rw + 1)), int(rng.integers(0, ph - rh + 1))
+    region = photo[y0:y0 + rh, x0:x0 + rw, ::-1]
+    if rng.random() < 0.5:
+        region = region[:, ::-1]
+    return cv2.resize(np.ascontiguousarray(region), (w, h),
+                      interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _lighting(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Multiplies ``img`` (h, w, 3) by a linear illumination gradient (0.4-1.2) and, half of
+    the time, a soft cast shadow over a random half-plane."""
+    h, w = img.shape[:2]
+    a = rng.uniform(0, 2 * math.pi)
+    t = np.arange(w)[None] * math.cos(a) + np.arange(h)[:, None] * math.sin(a)
+    t = (t - t.min()) / max(t.max() - t.min(), 1)
+    light = rng.uniform(0.4, 0.9) + t * rng.uniform(0.1, 0.5)
+    if rng.random() < 0.5:
+        b = rng.uniform(0, 2 * math.pi)
+        d = np.arange(w)[None] * math.cos(b) + np.arange(h)[:, None] * math.sin(b)
+        edge = rng.uniform(d.min(), d.max())
+        soft = rng.uniform(2, 30)
+        light = light * (1 - rng.uniform(0.2, 0.5) / (1 + np.exp((d - edge) / soft)))
+    return img * light[..., None].astype(np.float32)
+
+
+def _motion_blur(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """A linear motion blur of 3-9 px in a random direction."""
+    n = int(rng.integers(3, 10))
+    kernel = np.zeros((n, n), np.float32)
+    kernel[n // 2] = 1.0 / n
+    rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), rng.uniform(0, 180), 1.0)
+    kernel = cv2.warpAffine(kernel, rot, (n, n))
+    return cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
 
 
 def _draw_shape(rng: np.random.Generator, img: np.ndarray) -> None:
@@ -493,14 +614,17 @@ def _draw_texture(rng: np.random.Generator, img: np.ndarray) -> None:
     region += a * _random_colour(rng)
 
 
-def contrasting_colour(rng: np.random.Generator, background_luma: float) -> np.ndarray:
-    """A random colour whose luma differs from ``background_luma`` by at least 90."""
+def contrasting_colour(rng: np.random.Generator, background_luma: float,
+                       contrast: Tuple[float, float] = (90.0, 255.0)) -> np.ndarray:
+    """A random colour whose luma differs from ``background_luma`` by ``contrast`` = (at
+    least, at most)."""
+    lo, hi = contrast
     colour = _random_colour(rng)
     colour_luma = float(luma(colour))
     if background_luma > 128:  # dark text
-        target = rng.uniform(0, background_luma - 90)
+        target = rng.uniform(max(background_luma - hi, 0.0), background_luma - lo)
         return colour * target / max(colour_luma, 1.0)
-    target = rng.uniform(background_luma + 90, 255)
+    target = rng.uniform(background_luma + lo, min(background_luma + hi, 255.0))
     return 255 - (255 - colour) * (255 - target) / max(255 - colour_luma, 1.0)
 
 
@@ -577,7 +701,10 @@ def generate_image(rng: np.random.Generator, fonts: Sequence[str],
     j = cfg.size_jitter
     h = int(round(cfg.height * rng.uniform(1 - j, 1 + j)))
     w = int(round(cfg.width * rng.uniform(1 - j, 1 + j)))
-    img = _background(rng, h, w)
+    if cfg.photo_background_prob > 0 and rng.random() < cfg.photo_background_prob:
+        img = photo_background(rng, h, w, background_files(cfg.background_dirs))
+    else:
+        img = _background(rng, h, w)
 
     lo, hi = math.log(cfg.min_text_height), math.log(cfg.max_text_height_frac * h)
     hi = max(lo, hi)
@@ -607,7 +734,10 @@ def generate_image(rng: np.random.Generator, fonts: Sequence[str],
             cv2.fillPoly(img, [pts], tuple(float(c) for c in _random_colour(rng)))
         a = patch.alpha[..., None]
         background_luma = float(luma((region * a).sum((0, 1)) / max(a.sum(), 1e-6)))
-        colour = contrasting_colour(rng, background_luma)
+        contrast = (90.0, 255.0)
+        if cfg.low_contrast_prob > 0 and rng.random() < cfg.low_contrast_prob:
+            contrast = (35.0, 90.0)
+        colour = contrasting_colour(rng, background_luma, contrast)
         if rng.random() < cfg.shadow_prob:
             d = max(1, int(round(0.06 * patch.height)))
             shadow = np.zeros_like(patch.alpha)
@@ -620,11 +750,19 @@ def generate_image(rng: np.random.Generator, fonts: Sequence[str],
         region *= 1 - a
         region += a * colour
 
+    if cfg.lighting_prob > 0 and rng.random() < cfg.lighting_prob:
+        img = _lighting(rng, img)
+    if cfg.motion_blur_prob > 0 and rng.random() < cfg.motion_blur_prob:
+        img = _motion_blur(rng, img)
     if rng.random() < 0.3:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.0))
     if rng.random() < 0.6:
         img += rng.standard_normal(img.shape, dtype=np.float32) * rng.uniform(1, 6)
     image = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    if cfg.jpeg_prob > 0 and rng.random() < cfg.jpeg_prob:
+        quality = int(rng.integers(25, 76))
+        _, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     instances = [
         {"polygon": patch.polygon + (x, y), "text": patch.text, "ignore": patch.ignore}
         for patch, x, y in placed
@@ -694,10 +832,11 @@ def generate_split(out_dir: str, split: str, num_images: int, seed: int,
 
 def generate_dataset(out_dir: str, num_train: int, num_val: int, seed: int = 0,
                      cfg: SynthConfig = SynthConfig(), workers: int = 2,
-                     force: bool = False) -> bool:
+                     force: bool = False, font_dirs: Sequence[str] = ()) -> bool:
     """Write both splits and ``<out_dir>/params.json``; returns False if they already existed
-    with the same parameters (nothing is regenerated then)."""
-    fonts = find_fonts()
+    with the same parameters (nothing is regenerated then). ``font_dirs``: more fonts
+    (:func:`find_fonts`)."""
+    fonts = find_fonts(font_dirs)
     params = {"version": GENERATOR_VERSION, "seed": seed, "num_train": num_train,
               "num_val": num_val, "config": dataclasses.asdict(cfg),
               "fonts": [os.path.basename(f) for f in fonts]}
@@ -733,11 +872,47 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--width", type=int, default=SynthConfig.width, help="image width")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--force", action="store_true", help="regenerate even if up to date")
+    parser.add_argument("--fonts", nargs="+", default=[], metavar="DIR",
+                        help="folders of more .ttf/.otf fonts (those with all Latin letters "
+                             "and digits are used)")
+    parser.add_argument("--backgrounds", nargs="+", default=[], metavar="DIR",
+                        help="folders of text-free photographs used as backgrounds")
+    parser.add_argument("--photo-background-prob", type=float, default=0.5,
+                        help="share of images on a photograph when --backgrounds is given")
+    parser.add_argument("--degrade", action="store_true",
+                        help="add the degradations of photographed text: low contrast, "
+                             "lighting and shadow, motion blur, JPEG")
     args = parser.parse_args(argv)
+    for name in ("num_train", "num_val"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1, got {args.workers}")
+    min_side = math.ceil(4 * SynthConfig.min_text_height)  # room for the smallest words
+    for name in ("height", "width"):
+        if getattr(args, name) < min_side:
+            parser.error(f"--{name} must be at least {min_side} px (4x the smallest word "
+                         f"height, {SynthConfig.min_text_height:g} px), got {getattr(args, name)}")
+    if not 0 <= args.photo_background_prob <= 1:
+        parser.error(f"--photo-background-prob must be in [0, 1], got "
+                     f"{args.photo_background_prob}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg = SynthConfig(height=args.height, width=args.width)
-    generate_dataset(args.out, args.num_train, args.num_val, args.seed, cfg, args.workers,
-                     args.force)
+    extra = {}
+    if args.backgrounds:
+        extra.update(background_dirs=tuple(os.path.abspath(d) for d in args.backgrounds),
+                     photo_background_prob=args.photo_background_prob)
+    if args.degrade:
+        extra.update(REAL_DEGRADATIONS)
+    cfg = SynthConfig(height=args.height, width=args.width, **extra)
+    try:
+        if cfg.background_dirs:
+            logger.info(f"{len(background_files(cfg.background_dirs))} background photographs "
+                        f"in {', '.join(cfg.background_dirs)}, used for "
+                        f"{cfg.photo_background_prob:.0%} of the images")
+        generate_dataset(args.out, args.num_train, args.num_val, args.seed, cfg, args.workers,
+                         args.force, args.fonts)
+    except (FileNotFoundError, ValueError) as e:
+        parser.exit(2, f"error: {e}\n")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,10 @@ from detectron2.utils.logger import setup_logger
 
 from ..charset import build_charset
 from ..checkpoint import TextCheckpointer, load_strict
+from ..data.datasets import builtin_root
 from ..data.mapper import TextDatasetMapper
 from ..data.mixed import build_mixed_train_loader
+from ..data.real_crops import FolderCropStream, MixedCropStream, WordCrop, load_word_crops
 from ..data.stream import (
     STREAM_DATASET,
     RenderedCropStream,
@@ -33,7 +35,13 @@ from ..data.stream import (
     WordCropStream,
     first_crops,
 )
-from ..data.synth import SynthConfig, sample_word
+from ..data.synth import (
+    REAL_DEGRADATIONS,
+    SynthConfig,
+    background_files,
+    find_fonts,
+    sample_word,
+)
 from ..evaluation import TextSpottingEvaluator, model_metrics, report_table
 from ..files import lock_output_dir
 from ..modeling.dld import DLDSpotter
@@ -308,30 +316,84 @@ def stream_dataset(cfg, mapper: TextDatasetMapper, tag: str,
         return RenderedCropStream(cfg.DATASETS.STREAM_SEED, tag, build_charset(cfg),
                                   tuple(cfg.INPUT.WORD_CROPS.SIZE), cfg.INPUT.FORMAT)
     synth = cfg.DATASETS.STREAM_SYNTH
+    extra = dict(REAL_DEGRADATIONS) if synth.DEGRADE else {}
+    if synth.BACKGROUND_DIRS:
+        extra.update(background_dirs=_under_root(synth.BACKGROUND_DIRS),
+                     photo_background_prob=synth.PHOTO_BACKGROUND_PROB)
     synth_cfg = SynthConfig(min_words=synth.MIN_WORDS, max_words=synth.MAX_WORDS,
                             small_text_prob=synth.SMALL_TEXT_PROB,
                             large_text_prob=synth.LARGE_TEXT_PROB,
                             max_rotation=synth.MAX_ROTATION,
-                            perspective_prob=synth.PERSPECTIVE_PROB, curved_prob=synth.CURVED_PROB)
-    scenes = SynthSceneStream(cfg.DATASETS.STREAM_SEED, tag, cfg.INPUT.FORMAT, synth_cfg)
+                            perspective_prob=synth.PERSPECTIVE_PROB, curved_prob=synth.CURVED_PROB,
+                            **extra)
+    if synth_cfg.background_dirs:
+        files = background_files(synth_cfg.background_dirs)  # checked once, here
+        logger.info(f"Synthetic scenes: {synth_cfg.photo_background_prob:.0%} on "
+                    f"{len(files)} photographs of {', '.join(synth_cfg.background_dirs)}")
+    scenes = SynthSceneStream(cfg.DATASETS.STREAM_SEED, tag, cfg.INPUT.FORMAT, synth_cfg,
+                              find_fonts(_under_root(synth.FONT_DIRS)))
     if not word_crops:
         return scenes
-    return WordCropStream(scenes, mapper, tuple(cfg.INPUT.WORD_CROPS.SIZE),
-                          cfg.MODEL.REC_HEAD.MIN_TRAIN_HEIGHT)
+    crops = WordCropStream(scenes, mapper, tuple(cfg.INPUT.WORD_CROPS.SIZE),
+                           cfg.MODEL.REC_HEAD.MIN_TRAIN_HEIGHT)
+    if tag != "train" or not cfg.INPUT.WORD_CROPS.REAL_FOLDERS:
+        return crops
+    real = FolderCropStream(real_word_crops(cfg, "train"), cfg.DATASETS.STREAM_SEED, tag,
+                            build_charset(cfg), tuple(cfg.INPUT.WORD_CROPS.SIZE),
+                            cfg.INPUT.FORMAT)
+    ratio = cfg.INPUT.WORD_CROPS.REAL_RATIO
+    logger.info(f"Word crops: {len(real.crops)} real ({real.num_skipped} unreadable left out) "
+                f"drawn {ratio:.0%} of the time, synthetic {1 - ratio:.0%}")
+    return MixedCropStream([crops, real], [1 - ratio, ratio], cfg.DATASETS.STREAM_SEED)
+
+
+def _under_root(folders: Sequence[str]) -> tuple[str, ...]:
+    """``folders`` relative to ``$DLD_DATASETS`` unless absolute."""
+    return tuple(os.path.join(builtin_root(), f) for f in folders)
+
+
+def real_word_crops(cfg, split: str) -> list[WordCrop]:
+    """The crops of ``INPUT.WORD_CROPS.REAL_FOLDERS`` for ``split``: ``"train"`` all but the
+    last ``REAL_HELDOUT`` of each folder, ``"heldout"`` those."""
+    held = cfg.INPUT.WORD_CROPS.REAL_HELDOUT
+    out = []
+    for folder in cfg.INPUT.WORD_CROPS.REAL_FOLDERS:
+        crops = load_word_crops(_under_root([folder])[0])
+        if held >= len(crops):
+            raise ValueError(f"INPUT.WORD_CROPS.REAL_HELDOUT {held} holds out all of the "
+                             f"{len(crops)} crops of {folder}")
+        out += crops[:len(crops) - held] if split == "train" else crops[len(crops) - held:]
+    return out
+
+
+def _accuracy(model: RecognitionPretrainer, crops: Sequence[dict], batch_size: int) -> tuple:
+    """(accuracy %, number of words, first (truth, reading) pairs) of greedy readings."""
+    with eval_mode(model):
+        pairs = [p for i in range(0, len(crops), batch_size)
+                 for p in model.read_ground_truth(crops[i:i + batch_size])]
+    correct = sum(model.roi_heads.charset.normalize(t) == r for t, r in pairs)
+    return 100.0 * correct / max(len(pairs), 1), len(pairs), pairs[:5]
 
 
 def heldout_crop_accuracy(cfg, model: RecognitionPretrainer, batch_size: int = 50) -> dict:
     """Greedy word accuracy (%, the charset's case rule) of ``model`` on the first
     ``TEST.TEXT.HELDOUT_CROPS`` crops of the held-out stream, training augmentation included
-    (the crops the spotter's recognizer meets in training)."""
+    (the crops the spotter's recognizer meets in training), and on the held-out real crops
+    (``INPUT.WORD_CROPS.REAL_HELDOUT``, placed as in training with a fixed seed)."""
     stream = stream_dataset(cfg, TextDatasetMapper(cfg, is_train=True), "heldout", True)
-    crops = first_crops(stream, cfg.TEST.TEXT.HELDOUT_CROPS)
-    with eval_mode(model):
-        pairs = [p for i in range(0, len(crops), batch_size)
-                 for p in model.read_ground_truth(crops[i:i + batch_size])]
-    correct = sum(model.roi_heads.charset.normalize(t) == r for t, r in pairs)
-    result = {"word_accuracy": 100.0 * correct / max(len(pairs), 1), "num_words": len(pairs)}
-    logger.info(
-        f"Held-out word crops: {result['word_accuracy']:.1f} % of {len(pairs)} read; e.g. "
-        + ", ".join(f"{t!r}->{r!r}" for t, r in pairs[:5]))
+    acc, num, pairs = _accuracy(model, first_crops(stream, cfg.TEST.TEXT.HELDOUT_CROPS),
+                                batch_size)
+    result = {"word_accuracy": acc, "num_words": num}
+    logger.info(f"Held-out word crops: {acc:.1f} % of {num} read; e.g. "
+                + ", ".join(f"{t!r}->{r!r}" for t, r in pairs))
+    if cfg.INPUT.WORD_CROPS.REAL_FOLDERS and cfg.INPUT.WORD_CROPS.REAL_HELDOUT:
+        real = FolderCropStream(real_word_crops(cfg, "heldout"), cfg.DATASETS.STREAM_SEED,
+                                "heldout", build_charset(cfg), tuple(cfg.INPUT.WORD_CROPS.SIZE),
+                                cfg.INPUT.FORMAT)
+        rng = np.random.default_rng(cfg.DATASETS.STREAM_SEED)
+        crops = [real.sample(i, rng) for i in range(len(real.crops))]
+        acc, num, pairs = _accuracy(model, crops, batch_size)
+        result.update(real_word_accuracy=acc, real_num_words=num)
+        logger.info(f"Held-out real word crops: {acc:.1f} % of {num} read; e.g. "
+                    + ", ".join(f"{t!r}->{r!r}" for t, r in pairs))
     return result
