@@ -64,16 +64,21 @@ class DynamicResolutionSelector(nn.Module):
         nn.init.zeros_(self.fc.bias)
 
     def thumbnails(self, images: torch.Tensor, image_sizes: List[tuple]) -> torch.Tensor:
-        """Area-resize each (unpadded) normalised image to ``(3, t, t)``: ``(N, 3, t, t)``."""
-        size = (self.thumbnail_size, self.thumbnail_size)
-        return torch.cat([
-            F.interpolate(img[None, :, :h, :w], size=size, mode="area")
-            for img, (h, w) in zip(images, image_sizes)
-        ])
+        """:func:`thumbnails` of this selector's size: ``(N, 3, t, t)``."""
+        return thumbnails(images, image_sizes, self.thumbnail_size)
 
     def forward(self, thumbnails: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(thumbnails))
         return self.fc(x.mean(dim=(2, 3))).log_softmax(dim=1)
+
+
+def thumbnails(images: torch.Tensor, image_sizes: List[tuple], size: int) -> torch.Tensor:
+    """Area-resize each (unpadded) normalised image of the padded batch ``images`` to
+    ``(3, size, size)``: ``(N, 3, size, size)``."""
+    return torch.cat([
+        F.interpolate(img[None, :, :h, :w], size=(size, size), mode="area")
+        for img, (h, w) in zip(images, image_sizes)
+    ])
 
 
 def gumbel_softmax_sample(log_probs: torch.Tensor, tau: float, hard: bool = True) -> torch.Tensor:

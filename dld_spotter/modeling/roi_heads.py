@@ -28,9 +28,11 @@ def contained_detections(boxes: Boxes, scores: torch.Tensor, thresh: float) -> t
     if thresh >= 1.0 or n < 2:
         return torch.zeros(n, dtype=torch.bool, device=scores.device)
     inside = pairwise_ioa(boxes, boxes).T  # [i, j]: fraction of box i inside box j
-    rank = torch.empty(n, dtype=torch.long, device=scores.device)
-    rank[scores.argsort(descending=True, stable=True)] = torch.arange(n, device=scores.device)
-    higher = rank[None, :] < rank[:, None]  # [i, j]: j ranks above i
+    # [i, j]: j ranks above i, by score, of equal scores the earlier (a stable sort's order;
+    # written without a sort so that the box head traces for ONNX: dld_spotter/export)
+    earlier = torch.ones_like(inside, dtype=torch.bool).tril(-1)
+    s_i, s_j = scores[:, None], scores[None, :]
+    higher = (s_j > s_i) | ((s_j == s_i) & earlier)
     return ((inside > thresh) & higher).any(dim=1)
 
 
