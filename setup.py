@@ -35,5 +35,9 @@ setup(
         "font-source-serif-pro",
         "font-caladea",
     ],
-    extras_require={"dev": ["pytest", "ruff"]},
+    extras_require={
+        "dev": ["pytest", "ruff"],
+        # python -m dld_spotter.export and OnnxTextPredictor (torch.onnx writes with onnx)
+        "export": ["onnx", "onnxruntime"],
+    },
 )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up .venv from zero: torch, detectron2 (upstream source when reachable, else the
-# pure-Python PyPI wheel), the project (editable) and the dev tools. Idempotent: a second
-# run checks what is there and installs nothing.
+# pure-Python PyPI wheel), the project (editable, with its export extra: onnx, onnxruntime)
+# and the dev tools. Idempotent: a second run checks what is there and installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +14,9 @@ STAMP="$VENV/.dld-setup-done"
 
 log() { printf '[setup] %s\n' "$*"; }
 
-# rapidfuzz: a dependency added after the first stamps; a venv without it reinstalls the project.
-if [ -f "$STAMP" ] && "$VENV/bin/python" -c "import torch, torchvision, detectron2, dld_spotter, rapidfuzz" 2>/dev/null; then
+# rapidfuzz and onnxruntime (the export extra): added after the first stamps; a venv without
+# them reinstalls the project.
+if [ -f "$STAMP" ] && "$VENV/bin/python" -c "import torch, torchvision, detectron2, dld_spotter, rapidfuzz, onnx, onnxruntime" 2>/dev/null; then
     log "environment already complete ($VENV); nothing to install"
     exit 0
 fi
@@ -42,8 +43,8 @@ if ! "$VPY" -c "import detectron2" 2>/dev/null; then
     fi
 fi
 
-log "installing dld_spotter (editable) and dev tools"
-pip_i -e . pytest ruff
+log "installing dld_spotter (editable) with its export extra, and dev tools"
+pip_i -e ".[export]" pytest ruff
 "$VPY" -c "import detectron2, dld_spotter; print('[setup] detectron2', detectron2.__version__, 'at', detectron2.__file__)"
 touch "$STAMP"
 log "done"
