@@ -156,3 +156,17 @@ def test_generator_cli_refuses_bad_arguments(tmp_path, args, message):
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert run.returncode == 2 and message in run.stderr
     assert not os.path.exists(tmp_path / "out" / "train.json")
+
+
+def test_a_font_that_draws_no_ink_loses_its_word_not_the_scene(monkeypatch):
+    from dld_spotter.data import synth
+
+    def blank(text, font_path, ink_height):  # some fonts draw nothing at a few pixels
+        return synth.ink_box(np.zeros((8, 8), np.uint8))
+
+    with pytest.raises(synth.NoInkError):
+        blank("a", "", 5)
+    monkeypatch.setattr(synth, "render_text", blank)
+    cfg = SynthConfig(height=192, width=256, dont_care_prob=0.0)
+    image, instances = generate_image(np.random.default_rng(0), find_fonts(), cfg)
+    assert image.shape[2] == 3 and instances == []

@@ -212,11 +212,15 @@ def _random_case(rng: np.random.Generator, word: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Rendering and geometry
 # --------------------------------------------------------------------------------------------
+class NoInkError(ValueError):
+    """A rendering left no pixel at or above the ink threshold."""
+
+
 def ink_box(mask: np.ndarray, thresh: int = 64) -> Box:
     """Continuous bounding box of the pixels of ``mask`` (H, W) uint8 that are >= ``thresh``."""
     ys, xs = np.nonzero(mask >= thresh)
     if len(xs) == 0:
-        raise ValueError("the rendered mask has no ink")
+        raise NoInkError("the rendered mask has no ink")
     return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
 
 
@@ -630,7 +634,17 @@ def contrasting_colour(rng: np.random.Generator, background_luma: float,
 
 def _sample_patch(rng: np.random.Generator, fonts: Sequence[str], cfg: SynthConfig,
                   height: float, max_width: float) -> Optional[WordPatch]:
-    """One word (or a don't-care mark) about ``height`` px tall, at most ``max_width`` wide."""
+    """One word (or a don't-care mark) about ``height`` px tall, at most ``max_width`` wide;
+    None if it does not fit or its font draws no ink for it (some fonts draw nothing at a
+    few pixels)."""
+    try:
+        return _draw_patch(rng, fonts, cfg, height, max_width)
+    except NoInkError:
+        return None
+
+
+def _draw_patch(rng: np.random.Generator, fonts: Sequence[str], cfg: SynthConfig,
+                height: float, max_width: float) -> Optional[WordPatch]:
     if rng.random() < cfg.dont_care_prob:
         if rng.random() < 0.5:
             mask, box = render_marks(rng, rng.uniform(8, 30))
