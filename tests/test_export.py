@@ -2,6 +2,7 @@
 PyTorch models spot, and a model that cannot be exported says which part."""
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -97,6 +98,13 @@ def test_exported_student_picks_the_scale_and_spots_as_pytorch(student_export, s
 def test_predictor_needs_an_export_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.yaml does not exist.*dld_spotter.export"):
         OnnxTextPredictor(str(tmp_path))
+
+
+def test_predictor_names_a_missing_graph(teacher_export, tmp_path):
+    shutil.copytree(teacher_export[1], tmp_path / "onnx")
+    os.remove(tmp_path / "onnx" / "decoder_step.onnx")
+    with pytest.raises(FileNotFoundError, match="the decoder step graph of export.json is missing"):
+        OnnxTextPredictor(str(tmp_path / "onnx"))
 
 
 @pytest.fixture

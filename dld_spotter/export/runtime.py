@@ -22,7 +22,6 @@ from ..modeling.drs import thumbnails
 from ..modeling.recognizer import AttentionDecoder, AttentionRecognizer
 from ..modeling.rescale import resize_image_list
 from ..structures import TextList
-from .graphs import DECODER_START, DECODER_STEP, DETECTOR, ENCODER, SELECTOR
 
 CONFIG = "config.yaml"
 MANIFEST = "export.json"
@@ -106,21 +105,18 @@ class OnnxSpotter:
 
     def __init__(self, export_dir: str, cfg: CfgNode, manifest: dict, threads: int = 2,
                  providers: Sequence[str] = PROVIDERS):
-        graphs = manifest["graphs"]
-
-        def session(part: str, file_name: str):
-            path = os.path.join(export_dir, graphs.get(part, file_name))
+        def session(part: str):
+            path = os.path.join(export_dir, manifest["graphs"].get(part, ""))
             if not os.path.isfile(path):
-                raise FileNotFoundError(f"{path}: the {part} graph is missing from the export "
-                                        "folder; export the model again")
+                raise FileNotFoundError(f"{export_dir}: the {part} graph of export.json is "
+                                        "missing; export the model again")
             return create_session(path, threads, providers)
 
-        self.detector = session("detector", DETECTOR)
+        self.detector = session("detector")
         charset = build_charset(cfg)
-        decoder = OnnxAttentionDecoder(session("decoder start", DECODER_START),
-                                       session("decoder step", DECODER_STEP),
+        decoder = OnnxAttentionDecoder(session("decoder start"), session("decoder step"),
                                        charset.num_classes, charset.seq_length)
-        self.recognizer = OnnxRecognizer(session("recognizer encoder", ENCODER), decoder,
+        self.recognizer = OnnxRecognizer(session("recognizer encoder"), decoder,
                                          cfg.MODEL.REC_HEAD.BEAM_WIDTH)
         self.charset = charset
         self.pixel_mean = torch.tensor(cfg.MODEL.PIXEL_MEAN).view(-1, 1, 1)
@@ -129,7 +125,7 @@ class OnnxSpotter:
         self.resolution = manifest.get("resolution")  # a DLD student's scales
         self.selector = None
         if self.resolution and self.resolution["fixed_scale"] <= 0:
-            self.selector = session("selector", SELECTOR)
+            self.selector = session("selector")
 
     def __call__(self, batched_inputs: List[dict]) -> List[dict]:
         return [self.inference(x) for x in batched_inputs]
