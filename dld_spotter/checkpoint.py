@@ -3,16 +3,20 @@
 detectron2 only logs the keys of a checkpoint that do not fit the model, and a file it cannot
 read surfaces as an unpickling error without its name; :class:`TextCheckpointer` raises,
 naming the file, and writes its checkpoints so that an interrupted save leaves no truncated
-file. :func:`load_strict` loads trained weights for inference.
+file. A save that fails (disk full) or is interrupted (Ctrl-C, SIGTERM) says so in one line
+naming the file, not in torch's chained ``inline_container.cc ... unexpected pos`` errors.
+:func:`load_strict` loads trained weights for inference.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import pickle
 import zipfile
 from collections import Counter
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -27,6 +31,55 @@ _SHOWN_SHAPES = 3  # shape mismatches quoted in a message
 
 class UnreadableCheckpoint(ValueError):
     """A checkpoint file that is truncated, corrupt or no PyTorch checkpoint."""
+
+
+class CheckpointNotSaved(OSError):
+    """A checkpoint (or ``last_checkpoint``) that could not be written: no space left on the
+    device, or another I/O error. Nothing was written; the files already there are as they
+    were. The message is one line: the file and the reason (no chained errors); ``errno``
+    and ``filename`` are those of the failure."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _chain(error: BaseException):
+    """``error`` and the exceptions it was raised from or during, innermost last."""
+    seen = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        error = error.__cause__ or error.__context__
+    return seen
+
+
+def _save_failure(path: str, error: BaseException, last: Optional[str]
+                  ) -> Optional[BaseException]:
+    """What to raise for a save of ``path`` that failed with ``error`` (torch wraps the
+    writer's error in a ``RuntimeError`` of its zip writer): the interruption (Ctrl-C,
+    SIGTERM) itself, logged in one line; a :class:`CheckpointNotSaved` for an ``OSError``;
+    None for anything else (raised as it is)."""
+    chain = _chain(error)
+    kept = (f"{last} is still the last checkpoint" if last
+            else "no earlier checkpoint is tagged last")
+    interruption = next((e for e in chain if not isinstance(e, Exception)), None)
+    if interruption is not None:  # KeyboardInterrupt, Terminated (SIGTERM), SystemExit
+        logger.error(f"{path}: interrupted while saving; nothing was written ({kept})")
+        return interruption
+    os_error = next((e for e in chain if isinstance(e, OSError)), None)
+    if os_error is None:
+        return None
+    if os_error.errno in _NO_SPACE:
+        why = "no space left on device"
+        fix = f"free space in {os.path.dirname(path) or '.'}, then --resume"
+    else:
+        why = os_error.strerror or str(os_error)
+        fix = "check the folder, then --resume"
+    failure = CheckpointNotSaved(f"{path}: {why}; nothing was written ({kept}); {fix}")
+    failure.errno, failure.filename = os_error.errno, path
+    return failure
 
 
 def _unreadable(path: str, local: str, error: Exception) -> UnreadableCheckpoint:
@@ -72,7 +125,11 @@ class TextCheckpointer(DetectionCheckpointer):
     :meth:`resume_or_load` is the training entry: ``MODEL.WEIGHTS`` may lack keys of the model
     (new modules, e.g. a DLD student's selector, keep their initialisation; a warning names
     them), and an unreadable last checkpoint names the newest readable one. Checkpoints and
-    ``last_checkpoint`` are written atomically (:func:`~dld_spotter.files.atomic_write`).
+    ``last_checkpoint`` are written atomically (:func:`~dld_spotter.files.atomic_write`); a
+    save that fails raises :class:`CheckpointNotSaved` (disk full: "no space left on device"),
+    one that is interrupted logs "interrupted while saving" and raises the interruption
+    (``KeyboardInterrupt``, :class:`~dld_spotter.engine.signals.Terminated`) itself; each
+    names the file, and nothing is half-written.
     """
 
     def __init__(self, model: nn.Module, save_dir: str = "", *, allow_partial: bool = False,
@@ -157,13 +214,37 @@ class TextCheckpointer(DetectionCheckpointer):
         basename = f"{name}.pth"
         save_file = os.path.join(self.save_dir, basename)
         self.logger.info(f"Saving checkpoint to {save_file}")
-        with atomic_write(save_file, "wb") as f:
-            torch.save(data, f)
+        with self._saving(save_file):
+            with atomic_write(save_file, "wb") as f:
+                torch.save(data, f)
         self.tag_last_checkpoint(basename)
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
-        with atomic_write(os.path.join(self.save_dir, "last_checkpoint")) as f:
-            f.write(last_filename_basename)
+        path = os.path.join(self.save_dir, "last_checkpoint")
+        with self._saving(path):
+            with atomic_write(path) as f:
+                f.write(last_filename_basename)
+
+    @contextlib.contextmanager
+    def _saving(self, path: str) -> Iterator[None]:
+        """Errors of the writing in the block as :func:`_save_failure` makes them: one line
+        naming ``path``, without the chain of torch's zip writer."""
+        try:
+            yield
+        except BaseException as e:
+            failure = _save_failure(path, e, self._last_tagged())
+            if failure is None or failure is e:
+                raise
+            if not isinstance(failure, Exception):  # the interruption, unwrapped
+                failure.__traceback__ = None
+            raise failure from None
+
+    def _last_tagged(self) -> Optional[str]:
+        """The path of the checkpoint that ``last_checkpoint`` names, if any."""
+        try:
+            return self.get_checkpoint_file() if self.has_checkpoint() else None
+        except OSError:
+            return None
 
 
 def load_strict(model: nn.Module, path: str, fix: str = "", *,

@@ -308,6 +308,54 @@ def add_dld_config(cfg: CN) -> None:
     _C.MODEL.DLD.SKD.DET_FEATURE_WEIGHT = 0.0
 
 
+# Keys whose values are lists of numbers but whose default is empty (so that the default does
+# not say what their elements are).
+NUMBER_LISTS = ("DATASETS.TRAIN_RATIOS", "DATASETS.TRAIN_BASE_SIZES", "DATASETS.TEST_BASE_SIZES",
+                "MODEL.DLD.DRS.FLOPS", "MODEL.REC_HEAD.DECONV_FROM")
+
+
+def _leaves(value):
+    """The non-list elements of a (nested) list or tuple."""
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_number_lists(cfg: CN, defaults: CN, source: str, prefix: str = "") -> None:
+    """Raise ``ValueError`` naming the key and ``source`` when a list whose default holds
+    numbers (or a key of :data:`NUMBER_LISTS`) holds something else, e.g.
+    ``MODEL.DLD.SCALES: [0.8, "0.5"]``: yacs checks the type of a list, not of its elements,
+    and the model would fail far from the config with a ``TypeError``."""
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        default = defaults.get(key) if isinstance(defaults, CN) else None
+        if isinstance(value, CN):
+            check_number_lists(value, default, source, f"{name}.")
+            continue
+        if not isinstance(value, (list, tuple)):
+            continue
+        expected = _leaves(default) if isinstance(default, (list, tuple)) else []
+        numeric = name in NUMBER_LISTS or (expected and all(_is_number(v) for v in expected))
+        bad = [v for v in _leaves(value) if not _is_number(v)] if numeric else []
+        if bad:
+            raise ValueError(
+                f"{source}: {name} {value!r} must hold numbers, but {bad[0]!r} is a "
+                f"{type(bad[0]).__name__}" + (" (write it without quotes)"
+                                              if isinstance(bad[0], str) else "")
+            )
+
+
+def _defaults() -> CN:
+    cfg = get_cfg()
+    add_text_spotter_config(cfg)
+    add_dld_config(cfg)
+    return cfg
+
+
 def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:
     """detectron2's defaults + :func:`add_text_spotter_config` + :func:`add_dld_config`, then
     ``config_file`` and ``opts``.
@@ -318,11 +366,11 @@ def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:
             the key).
         AssertionError: ``opts`` set a key no config has, or are not key-value pairs (yacs
             checks them with assertions; the message names the opts and the key).
-        ValueError: a value of ``opts`` (or of ``config_file``) has the wrong type for its key.
+        ValueError: a value of ``opts`` (or of ``config_file``) has the wrong type for its key,
+            or a list of numbers holds something else (:func:`check_number_lists`); the
+            message names the key and the file (or the opts).
     """
-    cfg = get_cfg()
-    add_text_spotter_config(cfg)
-    add_dld_config(cfg)
+    cfg = _defaults()
     if config_file:
         if not os.path.isfile(config_file):
             raise FileNotFoundError(
@@ -336,12 +384,17 @@ def load_config(config_file: str = "", opts: Sequence[str] = ()) -> CN:
                 f"{config_file}: {e.args[0] if e.args else e}. The key is misspelt or belongs "
                 "to no dld-spotter/detectron2 config; see dld_spotter/config.py for ours"
             ) from e
+        except ValueError as e:  # yacs: a value of the wrong type for its key
+            raise ValueError(f"{config_file}: {e}") from e
+        check_number_lists(cfg, _defaults(), config_file)
     try:
         cfg.merge_from_list(list(opts))
     except (KeyError, AssertionError, ValueError) as e:
         hint = (" (a float key's value needs a decimal point, e.g. 10.0 for 10)"
                 if "<class 'float'> vs. <class 'int'>" in str(e) else "")
         raise type(e)(f"command-line opts {list(opts)}: {e}{hint}") from e
+    if opts:
+        check_number_lists(cfg, _defaults(), f"command-line opts {list(opts)}")
     return cfg
 
 

@@ -12,9 +12,10 @@ import itertools
 import json
 import logging
 import math
+import operator
 import os
 from functools import partial
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
@@ -58,6 +59,71 @@ BENCHMARKS = {
     "synthtext": ("synthtext", "train", "synthtext", "images/gt.mat", None, None),
     "mlt17_train": ("mlt2017", "train", "mlt17", "train_gt", None, None),
 }
+
+
+# A coordinate more than this many image widths (heights, for y) beyond the image's left or
+# right (top or bottom) edge is "far outside": a wrong unit, a swapped field or a corrupt
+# value (1e9). Polygons a few pixels outside their image, common in the benchmarks, are kept.
+# Such a polygon would make the mask rasterisation of training allocate memory in proportion
+# to its coordinates, not to the image (1e9: tens of GB, then a crash).
+FAR_OUTSIDE = 1.0
+_ZERO_AREA = 1e-6  # square pixels
+
+
+class PolygonProblem(NamedTuple):
+    """Why a ground-truth polygon cannot be used: ``kind`` (a key of :data:`POLYGON_PROBLEMS`)
+    and ``detail`` (the offending value, for messages)."""
+
+    kind: str
+    detail: str
+
+
+# kind: what the warnings say of the polygons of that kind.
+POLYGON_PROBLEMS = {
+    "far_outside": f"with a coordinate far outside their image (more than {FAR_OUTSIDE:g} x "
+                   "the image's width or height beyond its edge: a wrong unit, swapped fields "
+                   "or a corrupt value?)",
+    "outside": "lying wholly outside their image",
+    "zero_area": "of zero area (collinear or repeated points, which no detection can match)",
+}
+
+
+def _area(polygon: Sequence[float]) -> float:
+    """The area of a flat polygon; a self-intersecting one (a bow-tie) counts the area of its
+    repaired parts, as the evaluator does (``shapely.make_valid``)."""
+    xs, ys = polygon[0::2], polygon[1::2]
+    area = abs(sum(map(operator.mul, xs, ys[1:] + ys[:1]))
+               - sum(map(operator.mul, xs[1:] + xs[:1], ys))) / 2
+    if area > _ZERO_AREA:
+        return area
+    import shapely  # only for the rare polygons whose signed area vanishes
+    from shapely.geometry import Polygon
+
+    return shapely.make_valid(Polygon(list(zip(xs, ys)))).area
+
+
+def polygon_problem(polygon: Sequence[float], height: float, width: float
+                    ) -> Optional[PolygonProblem]:
+    """Why the flat polygon ``polygon`` (>= 3 finite points) of an image of ``height`` x
+    ``width`` pixels is no usable ground truth, or None: a coordinate far outside the image
+    (:data:`FAR_OUTSIDE`), the polygon wholly outside the image, or zero area. The one rule of
+    the loader (:func:`load_text_json`, training and evaluation), the mapper and the
+    converters (which warn)."""
+    xs, ys = list(polygon[0::2]), list(polygon[1::2])
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    if (x0 < -FAR_OUTSIDE * width or x1 > (1 + FAR_OUTSIDE) * width
+            or y0 < -FAR_OUTSIDE * height or y1 > (1 + FAR_OUTSIDE) * height):
+        axis, value = next((a, v) for a, v, size in (("x", x0, width), ("x", x1, width),
+                                                     ("y", y0, height), ("y", y1, height))
+                           if v < -FAR_OUTSIDE * size or v > (1 + FAR_OUTSIDE) * size)
+        return PolygonProblem("far_outside", f"{axis} = {value:g} in an image of {width:g} x "
+                              f"{height:g} px")
+    if _area(polygon) <= _ZERO_AREA:
+        return PolygonProblem("zero_area", f"area 0 ({len(xs)} points)")
+    if x1 <= 0 or x0 >= width or y1 <= 0 or y0 >= height:
+        return PolygonProblem("outside", f"x {x0:g}..{x1:g}, y {y0:g}..{y1:g} in an image of "
+                              f"{width:g} x {height:g} px")
+    return None
 
 
 def _format_error(json_file: str, what: str) -> ValueError:
@@ -108,6 +174,17 @@ def _pixels(json_file: str, index: int, img: dict, key: str) -> int:
     return value
 
 
+def _warn_dropped(json_file: str, kind: str, examples: List[str]) -> None:
+    if examples:
+        shown = "; ".join(examples[:_SHOWN_IDS])
+        more = "; ..." if len(examples) > _SHOWN_IDS else ""
+        logger.warning(
+            f"{json_file}: dropped {len(examples)} polygon(s) {POLYGON_PROBLEMS[kind]}: "
+            f"{shown}{more}. An annotation left with no polygon is skipped (datasets/README.md, "
+            "imperfect files)"
+        )
+
+
 def _warn_skipped(json_file: str, ids: List[Any], reason: str) -> None:
     if ids:
         shown = ", ".join(str(i) for i in ids[:_SHOWN_IDS])
@@ -123,9 +200,11 @@ def load_text_json(json_file: str, image_root: str, *, check_images: bool = True
 
     Boxes are the bounding boxes of the polygons. Don't-care instances (``ignore`` = 1, or text
     "###") are kept with text "###"; an empty transcription makes an instance don't-care.
-    Polygons of < 3 points are dropped; annotations left with none, or that reference an
-    unknown image, are skipped with a warning. An image's ``lexicon`` (its strong lexicon) is
-    kept in its dict.
+    Polygons of < 3 points are dropped; so are, with a warning that names the annotation, the
+    image and the offending value, polygons with a coordinate far outside their image, wholly
+    outside it, or of zero area (:func:`polygon_problem`). Annotations left with no polygon, or
+    that reference an unknown image, are skipped with a warning. An image's ``lexicon`` (its
+    strong lexicon) is kept in its dict.
 
     Args:
         json_file: the split's JSON file.
@@ -138,6 +217,9 @@ def load_text_json(json_file: str, image_root: str, *, check_images: bool = True
             segmentation that is no list of polygons, has an odd number of coordinates or a NaN
             or infinite one, or an image whose height or width is not a positive integer; the
             message names the file, the image and the annotation id.
+
+    Nothing read from the file makes the loader (or, later, training) use memory out of
+    proportion to the images: coordinates far outside the image are dropped here.
     """
     if not os.path.isfile(json_file):
         raise FileNotFoundError(f"Text data set file {json_file} does not exist; its format and "
@@ -150,6 +232,7 @@ def load_text_json(json_file: str, image_root: str, *, check_images: bool = True
     _check_keys(json_file, data, ("images", "annotations"), "the top level")
 
     dicts: Dict[Any, Dict[str, Any]] = {}
+    names: Dict[Any, str] = {}  # image id -> file_name as in the file (for messages)
     for i, img in enumerate(data["images"]):
         _check_keys(json_file, img, IMAGE_KEYS, f"images[{i}]")
         if img["id"] in dicts:
@@ -161,10 +244,12 @@ def load_text_json(json_file: str, image_root: str, *, check_images: bool = True
             "image_id": img["id"],
             "annotations": [],
         }
+        names[img["id"]] = img["file_name"]
         if "lexicon" in img:
             dicts[img["id"]]["lexicon"] = list(img["lexicon"])
 
     bad_polygon, unknown_image, emptied = [], [], 0
+    dropped: Dict[str, List[str]] = {kind: [] for kind in POLYGON_PROBLEMS}
     for i, ann in enumerate(data["annotations"]):
         _check_keys(json_file, ann, ANNOTATION_KEYS, f"annotations[{i}]")
         polygons = [p for p in _polygons(json_file, ann) if len(p) >= 6]
@@ -174,6 +259,19 @@ def load_text_json(json_file: str, image_root: str, *, check_images: bool = True
         if ann["image_id"] not in dicts:
             unknown_image.append(ann["id"])
             continue
+        image = dicts[ann["image_id"]]
+        kept = []
+        for polygon in polygons:
+            problem = polygon_problem(polygon, image["height"], image["width"])
+            if problem is None:
+                kept.append(polygon)
+                continue
+            dropped[problem.kind].append(
+                f"annotation {ann['id']} of image {ann['image_id']} "
+                f"({names[ann['image_id']]}): {problem.detail}")
+        if not kept:
+            continue
+        polygons = kept
         text = ann["text"]
         if not isinstance(text, str):
             raise _format_error(json_file, f"annotation {ann['id']}: 'text' must be a string")
@@ -192,6 +290,8 @@ def load_text_json(json_file: str, image_root: str, *, check_images: bool = True
             "iscrowd": int(ann.get("iscrowd", 0)),
         })
     _warn_skipped(json_file, bad_polygon, "with no polygon of >= 3 points")
+    for kind, examples in dropped.items():
+        _warn_dropped(json_file, kind, examples)
     _warn_skipped(json_file, unknown_image, "whose image_id is not in 'images'")
     if emptied:
         logger.info(f"{json_file}: {emptied} instance(s) with an empty text made don't-care")

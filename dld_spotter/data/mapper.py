@@ -16,6 +16,8 @@ from detectron2.structures import Boxes, Instances, PolygonMasks
 
 from dld_spotter.charset import IGNORE, Charset, EncodeStats, build_charset
 
+from .datasets import POLYGON_PROBLEMS, polygon_problem
+from .image_io import read_image
 from .stream import text_heights
 from .transforms import build_text_test_augmentation, build_text_train_augmentation
 
@@ -23,22 +25,13 @@ __all__ = ["TextDatasetMapper"]
 
 logger = logging.getLogger(__name__)
 
+_SHOWN_POLYGON_WARNINGS = 5  # per mapper; the rest are counted in ``counts``
+
 
 def read_image_or_explain(file_name: str, image_format: str) -> np.ndarray:
-    """``detection_utils.read_image``, with an error that names the file and what to do."""
-    try:
-        return utils.read_image(file_name, format=image_format)
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"Image {file_name!r} does not exist. Check the data set root (the image_root the "
-            "data set was registered with, e.g. under $DLD_DATASETS), or regenerate the data set."
-        ) from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise OSError(
-            f"Image {file_name!r} cannot be decoded ({type(e).__name__}: {e}); the file is "
-            "truncated or corrupt. Regenerate or re-download the data set, or remove the image "
-            "from the annotation file."
-        ) from None
+    """:func:`~dld_spotter.data.image_io.read_image` (the project's one image reader: 16-bit
+    greyscale scaled to 8 bits, errors that name the file and what to do)."""
+    return read_image(file_name, image_format)
 
 
 def base_sizes(cfg: CfgNode, split: str) -> Tuple[int, ...]:
@@ -76,12 +69,16 @@ class TextDatasetMapper:
     height in input pixels (:func:`~dld_spotter.data.stream.text_heights`). A dict may carry
     its image in memory (``"image"``, (H, W, 3) in ``image_format``) instead of a file.
     Instances whose box ends up narrower or shorter than 1 px (e.g. outside the crop) are
-    dropped. Test mode: resized image only;
+    dropped, and so are polygons that the loader would have dropped (far outside the image,
+    wholly outside it, or of zero area: :func:`~dld_spotter.data.datasets.polygon_problem`),
+    for dicts that do not come from :func:`~dld_spotter.data.load_text_json`, with a warning
+    naming the file and the annotation. Test mode: resized image only;
     ``height``/``width`` keep the original size.
 
     Words that the charset cannot encode train detection only; :attr:`encode_stats` counts
     them and a WARNING summary is logged at most every ``log_period`` seconds.
-    :attr:`counts` holds the numbers of images, instances and dropped instances.
+    :attr:`counts` holds the numbers of images, instances and dropped instances (and of
+    polygons dropped as unusable, ``bad_polygons``).
     """
 
     @configurable
@@ -148,7 +145,11 @@ class TextDatasetMapper:
             return dataset_dict
 
         annos = [a for a in dataset_dict.pop("annotations", []) if not a.get("iscrowd", 0)]
-        polys = [_polygons(dataset_dict, i, a) for i, a in enumerate(annos)]
+        polys = [self._usable(dataset_dict, i, a, _polygons(dataset_dict, i, a), image.shape)
+                 for i, a in enumerate(annos)]
+        unusable = sum(not ps for ps in polys)  # no polygon left: not even a box to crop around
+        annos = [a for a, ps in zip(annos, polys) if ps]
+        polys = [ps for ps in polys if ps]
         aug_input = T.AugInput(image, boxes=self._poly_boxes(polys))
         transforms = self._train_augmentations(dataset_dict)(aug_input)
         image = aug_input.image
@@ -160,7 +161,8 @@ class TextDatasetMapper:
         h, w = image.shape[:2]
         boxes = np.clip(self._poly_boxes(polys), 0, [w, h, w, h])
         keep = np.flatnonzero((boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1))
-        self.counts.update(images=1, instances=len(annos), dropped=len(annos) - len(keep))
+        self.counts.update(images=1, instances=len(annos) + unusable,
+                           dropped=len(annos) + unusable - len(keep))
 
         instances = Instances((h, w))
         instances.gt_boxes = Boxes(torch.as_tensor(boxes[keep], dtype=torch.float32))
@@ -174,6 +176,27 @@ class TextDatasetMapper:
         )
         dataset_dict["instances"] = instances
         return dataset_dict
+
+    def _usable(self, dataset_dict: dict, index: int, anno: dict, polys: List[np.ndarray],
+                shape: Tuple[int, ...]) -> List[np.ndarray]:
+        """``polys`` without those that :func:`polygon_problem` rejects (a coordinate of 1e9
+        would make the mask rasterisation of training use memory in proportion to it)."""
+        kept = []
+        for p in polys:
+            problem = polygon_problem(p.ravel().tolist(), shape[0], shape[1])
+            if problem is None:
+                kept.append(p)
+                continue
+            self.counts.update(bad_polygons=1)
+            if self.counts["bad_polygons"] <= _SHOWN_POLYGON_WARNINGS:
+                more = (" (further ones are counted, not shown)"
+                        if self.counts["bad_polygons"] == _SHOWN_POLYGON_WARNINGS else "")
+                logger.warning(
+                    f"[TextDatasetMapper] {dataset_dict.get('file_name', '?')}: annotation "
+                    f"#{index} (id {anno.get('id', '?')}): dropped a polygon "
+                    f"{POLYGON_PROBLEMS[problem.kind]}: {problem.detail}{more}"
+                )
+        return kept
 
     def _train_augmentations(self, dataset_dict: dict) -> T.AugmentationList:
         """The augmentations of the dict's ``"base_size"`` (the mixed loader's), else the

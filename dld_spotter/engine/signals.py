@@ -1,6 +1,8 @@
 """SIGTERM, what ``timeout``, ``kill``, SLURM and ``docker stop`` send, stops work the way
 Ctrl-C does: an exception in the main thread, so that ``finally`` blocks and the trainer's
-``after_train`` hooks (``model_interrupted.pth``) run before the process exits."""
+``after_train`` hooks (``model_interrupted.pth``) run before the process exits. A run of
+several processes (``--num-gpus 2``) exits as its ranks did: 143 after a SIGTERM, in one line
+(:func:`exit_as_ranks`)."""
 from __future__ import annotations
 
 import contextlib
@@ -8,6 +10,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from typing import Iterator
 
@@ -72,3 +75,30 @@ def sigterm_to_children() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def exit_as_ranks() -> Iterator[None]:
+    """Within the block (around detectron2's ``launch`` of several ranks), a rank that exits
+    with a non-zero status (``torch.multiprocessing``'s ``ProcessExitedException``) makes this
+    process exit with that status after one line on stderr, instead of a traceback: 143 for a
+    rank stopped by SIGTERM (:class:`Terminated`, or killed by the signal), as a run of one
+    process exits. The rank's own messages (its error, ``model_interrupted.pth``) come before."""
+    from torch.multiprocessing import ProcessExitedException
+
+    try:
+        yield
+    except ProcessExitedException as e:
+        code = e.exit_code
+        if code in (128 + signal.SIGTERM, -signal.SIGTERM):
+            status = 128 + signal.SIGTERM
+            line = ("SIGTERM: the training processes stopped (see above for model_interrupted.pth;"
+                    " --resume continues)")
+        elif code < 0:
+            status = 128 - code
+            line = f"training process {e.error_index} was killed by {e.signal_name}"
+        else:
+            status = code
+            line = f"training process {e.error_index} exited with status {code} (its reason above)"
+        print(line, file=sys.stderr, flush=True)
+        raise SystemExit(status) from None

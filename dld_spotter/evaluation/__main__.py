@@ -10,15 +10,22 @@ reads it (:func:`~dld_spotter.data.load_text_json`; image files are not needed);
 prediction records (``dld_spotter/evaluation/README.md``; the demo's JSON output is one).
 Prints one JSON object: the metrics (percent) and the settings they were computed with
 (``protocol.matching`` says which matching order the numbers used).
+
+Exit status: 0 when scored; 2 on a bad argument (``--iou`` outside (0, 1), ...) or an
+unreadable or invalid file (a score outside [0, 1] included); 1 when nothing that was asked
+for can be scored (the ground truth has no images, no prediction is for an image of the
+ground truth, no record is usable, or none of the lexicon modes asked for with ``--lexicon``
+is available), with the reason on stderr.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..data import load_lexicon, load_text_json
 from .predictions import read_predictions
@@ -30,6 +37,33 @@ from .text_evaluator import (
     metrics_in_percent,
     split_details,
 )
+
+
+def _number_in(low: float, high: float, *, low_open: bool, high_open: bool, what: str
+               ) -> Callable[[str], float]:
+    """An argparse ``type``: a float in the interval from ``low`` to ``high``."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        inside = (math.isfinite(value) and (value > low if low_open else value >= low)
+                  and (value < high if high_open else value <= high))
+        if not inside:
+            raise argparse.ArgumentTypeError(f"{text} is outside {interval}: {what}")
+        return value
+
+    return parse
+
+
+IOU = _number_in(0.0, 1.0, low_open=True, high_open=True,
+                 what="an IoU threshold is a fraction, e.g. 0.5 (RRC) or 0.1 (MANGO)")
+SCORE = _number_in(0.0, 1.0, low_open=False, high_open=False,
+                   what="text_score is a confidence in [0, 1]")
+DISTANCE = _number_in(0.0, 1.0, low_open=False, high_open=False,
+                      what="a normalised edit distance lies in [0, 1] (1: always correct)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,21 +80,42 @@ def build_parser() -> argparse.ArgumentParser:
     for mode in ("weak", "generic", "full"):
         parser.add_argument(f"--{mode}-lexicon", metavar="FILE",
                             help=f"the {mode} lexicon, one word per line")
-    parser.add_argument("--iou", type=float, default=0.5,
+    parser.add_argument("--iou", type=IOU, default=0.5,
                         help="matching IoU, strictly above (0.1: the MANGO comparison)")
     parser.add_argument("--matching", choices=MATCHING_ORDERS, default="official",
                         help="official: the RRC script's order (ground truths in order, each "
                         "takes the first unused prediction in file order, then the text is "
                         "judged); best: correct readings first, then highest IoU")
-    parser.add_argument("--rec-score-thresh", type=float, default=0.0,
+    parser.add_argument("--rec-score-thresh", type=SCORE, default=0.0,
                         help="drop records with a lower text_score before end to end")
-    parser.add_argument("--lexicon-max-distance", type=float, default=1.0,
+    parser.add_argument("--lexicon-max-distance", type=DISTANCE, default=1.0,
                         help="lexicon correction cut-off on the normalised edit distance")
     parser.add_argument("--e2e-word-spotting", action="store_true",
                         help="word-spotting rules in end to end too (AdelaiDet's Total-Text)")
     parser.add_argument("--output-dir", help="write text_results.json and "
                         "text_per_image.json (matches, misses, false positives) here")
     return parser
+
+
+def nothing_to_score(dataset_dicts: list, records: list, results: dict,
+                     asked_modes: Sequence[str] | None) -> str | None:
+    """Why nothing that was asked for can be scored, or None."""
+    if not dataset_dicts:
+        return "the ground truth has no images"
+    num_records = len(records)
+    num_invalid = results["num_invalid_predictions"]
+    if num_records and num_invalid == num_records:
+        return (f"none of the {num_records} prediction records is usable (see the warning "
+                "above)")
+    if num_records and results["num_unknown_predictions"] == num_records - num_invalid:
+        return (f"none of the {num_records - num_invalid} predictions is for an image of the "
+                "ground truth (predictions are matched to images by image_id, else by the base "
+                "name of file_name)")
+    skipped = results["skipped_lexicon_modes"]
+    if asked_modes and all(m in skipped for m in asked_modes):
+        return "; ".join(f"lexicon mode {m!r} cannot be scored: {skipped[m]}"
+                         for m in asked_modes)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,6 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         preset=preset, lexicons=lexicons, lexicon_max_distance=args.lexicon_max_distance,
         e2e_word_spotting=args.e2e_word_spotting, details=bool(args.output_dir),
     )
+    reason = nothing_to_score(dataset_dicts, records, results,
+                              tuple(dict.fromkeys(args.lexicon)) if args.lexicon else None)
+    if reason:
+        print(f"error: nothing to score: {reason}", file=sys.stderr)
+        return 1
     settings = describe_settings(preset, protocol, args.rec_score_thresh,
                                  args.lexicon_max_distance, args.e2e_word_spotting, files)
     summary = {

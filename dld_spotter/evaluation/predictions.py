@@ -17,13 +17,17 @@ a JSON list.
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import cv2
 import numpy as np
 from detectron2.structures import Instances
 
-__all__ = ["instances_to_records", "mask_to_polygon", "read_predictions"]
+__all__ = ["check_scores", "instances_to_records", "mask_to_polygon", "read_predictions"]
+
+SCORE_KEYS = ("score", "text_score")
+_SCORE_SLACK = 1e-6  # float rounding of a model's confidences
 
 # approxPolyDP tolerance, as a fraction of the contour's perimeter.
 _SIMPLIFY_EPSILON = 0.005
@@ -105,8 +109,37 @@ def instances_to_records(
     return records
 
 
+def check_scores(records: list, source: str) -> None:
+    """Raise ``ValueError`` naming ``source`` and the first offending record when a record's
+    ``score`` or ``text_score`` is a number outside [0, 1] (or NaN): such records (logits,
+    percentages) would be scored silently wrong: a ``text_score`` below
+    ``rec_score_thresh`` drops the reading from end to end. Records that are no objects or
+    whose scores are no numbers are left to :func:`.text_evaluator.validate_records`."""
+    bad = []
+    for k, record in enumerate(records):
+        if not isinstance(record, dict):
+            continue
+        for key in SCORE_KEYS:
+            value = record.get(key)
+            if (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and not (math.isfinite(value)
+                             and -_SCORE_SLACK <= value <= 1.0 + _SCORE_SLACK)):
+                bad.append((k, record, key, value))
+                break
+    if bad:
+        k, record, key, value = bad[0]
+        image = record.get("file_name") or record.get("image_id")
+        raise ValueError(
+            f"{source}: {len(bad)} of {len(records)} prediction records have a score outside "
+            f"[0, 1], the first is record #{k} (image {image}): {key} {value!r}. 'score' and "
+            "'text_score' are confidences in [0, 1] (dld_spotter/evaluation/README.md); convert "
+            "logits or percentages before scoring"
+        )
+
+
 def read_predictions(json_file: str) -> list:
-    """The records of a predictions file (a JSON list); errors name the file."""
+    """The records of a predictions file (a JSON list); errors name the file, and the first
+    record whose ``score`` or ``text_score`` is outside [0, 1] (:func:`check_scores`)."""
     if not os.path.isfile(json_file):
         raise FileNotFoundError(f"predictions file {json_file} does not exist")
     with open(json_file, encoding="utf-8") as f:
@@ -116,4 +149,5 @@ def read_predictions(json_file: str) -> list:
             raise ValueError(f"{json_file}: not valid JSON ({e})") from e
     if not isinstance(records, list):
         raise ValueError(f"{json_file}: must be a JSON list of prediction records")
+    check_scores(records, json_file)
     return records

@@ -119,6 +119,13 @@ class Protocol:
     def __post_init__(self):
         if self.matching not in MATCHING_ORDERS:
             raise ValueError(f"unknown matching {self.matching!r}; choose from {MATCHING_ORDERS}")
+        for name in ("iou_threshold", "dont_care_area_threshold"):
+            value = getattr(self, name)
+            # IoU and area fractions lie in [0, 1], and "strictly above 1" matches nothing.
+            if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+                raise ValueError(f"Protocol {name} must be a number in [0, 1), got {value!r}: "
+                                 "an IoU or area fraction is at most 1, and 'strictly above' "
+                                 "1 would match nothing")
 
     def is_dont_care(self, text: str, ignore: bool) -> bool:
         """Whether a ground truth with this transcription and ignore flag is don't-care."""

@@ -30,7 +30,7 @@ from ..data.formats import DONT_CARE
 from ..data.lexicons import load_lexicon
 from .cost import scale_histogram
 from .lexicon import Lexicon, correct_text
-from .predictions import instances_to_records
+from .predictions import check_scores, instances_to_records
 from .presets import ProtocolPreset, get_preset, preset_for_dataset
 from .protocol import (
     ImageResult,
@@ -266,7 +266,8 @@ def evaluate_records(
             ``annotations`` and, for the strong lexicon, ``lexicon``: a list of words).
         records: predictions, matched to images by ``image_id``, else by the base name of
             ``file_name``; broken records and records of unknown images are counted in a
-            warning and not scored.
+            warning and not scored. A ``score`` or ``text_score`` outside [0, 1] is an error
+            (:func:`.predictions.check_scores`).
         image_ids: the images to score (default: every image of ``dataset_dicts``); an image
             without records counts its ground truths as misses.
         protocol: the matching rules (default :class:`Protocol`: the official RRC rules);
@@ -290,6 +291,7 @@ def evaluate_records(
     """
     protocol = protocol or Protocol()
     preset = get_preset(preset) if isinstance(preset, str) else preset
+    check_scores(records, "the prediction records")
     gt_by_id = {d["image_id"]: d for d in dataset_dicts}
     valid, problems = validate_records(records)
     by_image = _assign_to_images(valid, gt_by_id)
@@ -493,11 +495,16 @@ class TextSpottingEvaluator(DatasetEvaluator):
         text = cfg.TEST.TEXT
         files = {"weak": text.LEXICONS.WEAK, "generic": text.LEXICONS.GENERIC,
                  "full": text.LEXICONS.FULL}
+        try:
+            protocol = Protocol(iou_threshold=text.IOU_THRESHOLD, matching=text.MATCHING)
+        except ValueError as e:
+            raise ValueError(f"TEST.TEXT.IOU_THRESHOLD {text.IOU_THRESHOLD!r} / "
+                             f"TEST.TEXT.MATCHING {text.MATCHING!r}: {e}") from None
         return cls(
             dataset_name,
             output_dir=output_dir,
             rec_score_thresh=text.REC_SCORE_THRESH,
-            protocol=Protocol(iou_threshold=text.IOU_THRESHOLD, matching=text.MATCHING),
+            protocol=protocol,
             preset=text.PROTOCOL or None,
             lexicon_modes=list(text.LEXICON_MODES) or None,
             lexicon_max_distance=text.LEXICON_MAX_DISTANCE,

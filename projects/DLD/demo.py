@@ -5,7 +5,10 @@
         --input "datasets/synth/val/*.jpg" --output output/demo \
         --opts MODEL.WEIGHTS output/teacher_tiny/model_final.pth
 
-``--input`` takes image files, folders and globs. The output folder receives one drawing per
+``--input`` takes image files, folders and globs; a folder (not searched recursively) or a
+glob gives its files of the types the data loaders read (``dld_spotter.data.image_io``:
+.jpg .jpeg .png .gif .bmp .tif .tiff .webp; 16-bit greyscale is scaled to 8 bits), and what
+it passes over (other files, folders) is listed. The output folder receives one drawing per
 image and, once every image is done, ``predictions.json`` (a list of prediction records, the
 format that the evaluator reads; see dld_spotter/evaluation/README.md). Every file is written
 atomically. A run that stops early (an unreadable image, Ctrl-C, SIGTERM) leaves the previous
@@ -21,7 +24,7 @@ import glob
 import json
 import logging
 import os
-from typing import List
+from typing import List, Tuple
 
 import cv2
 import numpy as np
@@ -30,7 +33,7 @@ import tqdm
 from detectron2.utils.logger import setup_logger
 
 from dld_spotter.config import load_config, resolve_device
-from dld_spotter.data.mapper import read_image_or_explain
+from dld_spotter.data.image_io import IMAGE_EXTENSIONS, is_image_name, read_image
 from dld_spotter.engine import TextPredictor
 from dld_spotter.engine.signals import sigterm_raises
 from dld_spotter.evaluation import instances_to_records
@@ -38,26 +41,43 @@ from dld_spotter.files import atomic_write
 
 logger = logging.getLogger("dld_spotter.demo")
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+_SHOWN_SKIPPED = 10  # passed-over paths listed by name
 
 
-def expand_inputs(inputs: List[str]) -> List[str]:
-    """Image paths named by files, folders and globs, sorted; an error if none."""
-    paths = []
+def _pass_over(path: str) -> str:
+    """Why ``path``, found in a folder or by a glob, is not read."""
+    if os.path.isdir(path):
+        return f"{path}: is a directory (folders are not searched recursively)"
+    return f"{path}: not an image ({' '.join(IMAGE_EXTENSIONS)})"
+
+
+def expand_inputs(inputs: List[str]) -> Tuple[List[str], List[str]]:
+    """The image paths named by files, folders and globs, in order, and the paths that a folder
+    or a glob held but that are no images (``"path: why"``: another file type, a directory,
+    e.g. one named ``x.jpg``); an error if there is no image. Hidden files of a folder are
+    passed over silently."""
+    paths, skipped = [], []
     for item in inputs:
         if os.path.isdir(item):
-            paths += [os.path.join(item, f) for f in sorted(os.listdir(item))
-                      if f.lower().endswith(IMAGE_EXTENSIONS)]
+            found = [os.path.join(item, f) for f in sorted(os.listdir(item))
+                     if not f.startswith(".")]
         elif os.path.isfile(item):
             paths.append(item)
+            continue
         else:
-            matches = sorted(glob.glob(os.path.expanduser(item)))
-            if not matches:
+            found = sorted(glob.glob(os.path.expanduser(item)))
+            if not found:
                 raise FileNotFoundError(f"--input {item!r}: no such file, folder or glob match")
-            paths += [p for p in matches if p.lower().endswith(IMAGE_EXTENSIONS)]
+        for path in found:
+            if is_image_name(path) and not os.path.isdir(path):
+                paths.append(path)
+            else:
+                skipped.append(_pass_over(path))
     if not paths:
-        raise FileNotFoundError(f"--input {inputs}: no images ({', '.join(IMAGE_EXTENSIONS)})")
-    return paths
+        passed = f"; passed over: {'; '.join(skipped[:_SHOWN_SKIPPED])}" if skipped else ""
+        raise FileNotFoundError(f"--input {inputs}: no images ({' '.join(IMAGE_EXTENSIONS)})"
+                                f"{passed}")
+    return paths, skipped
 
 
 def draw_records(image: np.ndarray, records: List[dict]) -> np.ndarray:
@@ -123,7 +143,12 @@ def main(argv: List[str] | None = None) -> List[dict]:
     cfg = resolve_device(load_config(args.config_file, args.opts), args.opts)
     cfg.freeze()
     predictor = TextPredictor(cfg, allow_partial=args.allow_partial)
-    paths = expand_inputs(args.input)
+    paths, passed_over = expand_inputs(args.input)
+    if passed_over:
+        more = f"\n  ... and {len(passed_over) - _SHOWN_SKIPPED} more" if len(
+            passed_over) > _SHOWN_SKIPPED else ""
+        logger.warning(f"--input: passed over {len(passed_over)} path(s) that are no images:\n  "
+                       + "\n  ".join(passed_over[:_SHOWN_SKIPPED]) + more)
     os.makedirs(args.output, exist_ok=True)
     all_records, skipped, finished = [], [], False
     json_path = os.path.join(args.output, "predictions.json")
@@ -131,7 +156,7 @@ def main(argv: List[str] | None = None) -> List[dict]:
         with sigterm_raises():
             for path in tqdm.tqdm(paths, desc="spotting", unit="img", disable=len(paths) < 2):
                 try:
-                    image = read_image_or_explain(path, "BGR")
+                    image = read_image(path, "BGR")
                 except OSError as e:  # FileNotFoundError included
                     if not args.skip_bad_images:
                         raise
@@ -153,7 +178,9 @@ def main(argv: List[str] | None = None) -> List[dict]:
             logger.warning(f"stopped early: {len(all_records)} words in {partial}; "
                            f"{json_path} is left as it was")
     print(f"{len(all_records)} words in {len(paths) - len(skipped)} image(s); drawings and "
-          f"{json_path} are in {args.output}")
+          f"{json_path} are in {args.output}"
+          + (f"; {len(passed_over)} path(s) that are no images passed over (listed above)"
+             if passed_over else ""))
     if skipped:
         raise SystemExit(f"{len(skipped)} of {len(paths)} image(s) could not be read and were "
                          "skipped:\n  " + "\n  ".join(skipped))

@@ -2,17 +2,15 @@
 line, text-file reading, image look-up and image sizes."""
 from __future__ import annotations
 
+import math
 import os
 import re
-from dataclasses import dataclass
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from PIL import Image
+from ..image_io import IMAGE_EXTENSIONS, ImageSize, image_size  # noqa: F401 (re-exported)
 
 DONT_CARE = "###"  # the transcription of a don't-care region, in every format
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
-_EXIF_ORIENTATION = 0x0112
-_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 
 @dataclass
@@ -23,11 +21,14 @@ class Word:
         polygon: flat ``[x1, y1, x2, y2, ...]`` (>= 3 points), clockwise on screen.
         text: the transcription, ``"###"`` when ``ignore``.
         ignore: don't-care (illegible, or a script the model does not read).
+        line: the line of the ground-truth file it was read from (None: no line, e.g.
+            SynthText's gt.mat), for messages; not compared.
     """
 
     polygon: List[float]
     text: str
     ignore: bool = False
+    line: Optional[int] = field(default=None, compare=False)
 
 
 @dataclass
@@ -47,10 +48,12 @@ class GroundTruthError(ValueError):
         super().__init__(f"{where}: {what}; expected {expected}")
 
 
-def make_word(polygon: Sequence[float], text: str, ignore: bool = False) -> Word:
+def make_word(polygon: Sequence[float], text: str, ignore: bool = False,
+              line: Optional[int] = None) -> Word:
     """A :class:`Word` with a clockwise polygon; ``"###"`` and empty texts are don't-care."""
     ignore = ignore or text == DONT_CARE or not text
-    return Word(clockwise([float(v) for v in polygon]), DONT_CARE if ignore else text, ignore)
+    return Word(clockwise([float(v) for v in polygon]), DONT_CARE if ignore else text, ignore,
+                line)
 
 
 def clockwise(polygon: List[float]) -> List[float]:
@@ -75,12 +78,24 @@ def read_lines(path: str) -> List[str]:
 
 
 def parse_numbers(path: str, line: int, fields: Sequence[str], expected: str) -> List[float]:
-    """``fields`` as floats, or a :class:`GroundTruthError` quoting the first bad one."""
+    """``fields`` as finite floats, or a :class:`GroundTruthError` quoting the first bad one
+    (``nan`` and ``inf`` are numbers to Python, not coordinates)."""
     try:
-        return [float(v) for v in fields]
+        values = [float(v) for v in fields]
     except ValueError:
         bad = next(v for v in fields if not is_number(v))
         raise GroundTruthError(path, line, f"{bad.strip()!r} is not a number", expected) from None
+    check_finite(path, line, values, fields, expected)
+    return values
+
+
+def check_finite(path: str, line: Optional[int], values: Sequence[float],
+                 fields: Optional[Sequence[str]], expected: str) -> None:
+    """A :class:`GroundTruthError` quoting the first NaN or infinite value, if any."""
+    for k, v in enumerate(values):
+        if not math.isfinite(v):
+            shown = fields[k].strip() if fields is not None else str(v)
+            raise GroundTruthError(path, line, f"{shown!r} is not a finite number", expected)
 
 
 def is_number(text: str) -> bool:
@@ -118,7 +133,8 @@ class ImageIndex:
         self._by_stem: Dict[str, str] = {}
         for name in sorted(os.listdir(images_dir)):
             stem, ext = os.path.splitext(name)
-            if ext.lower() in IMAGE_EXTENSIONS:
+            if ext.lower() in IMAGE_EXTENSIONS and not os.path.isdir(
+                    os.path.join(images_dir, name)):
                 self._by_stem.setdefault(stem, name)
 
     def find(self, stem: str, gt_file: str) -> str:
@@ -152,22 +168,3 @@ def per_image_gts(images_dir: str, gt_path: str, read_file, prefixes: Sequence[s
     for gt_file in list_gt_files(gt_path):
         file_name = index.find(image_stem(gt_file, prefixes), gt_file)
         yield ImageGT(file_name, read_file(gt_file), source=gt_file)
-
-
-class ImageSize(NamedTuple):
-    height: int
-    width: int
-    exif_rotated: bool  # detectron2 rotates the image on reading (EXIF orientation != 1)
-
-
-def image_size(path: str) -> ImageSize:
-    """The size of an image as detectron2 reads it (EXIF rotation applied); reads the header only.
-
-    Raises ``FileNotFoundError`` if ``path`` does not exist.
-    """
-    with Image.open(path) as img:
-        width, height = img.size
-        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
-    if orientation in _TRANSPOSING_ORIENTATIONS:
-        width, height = height, width
-    return ImageSize(height, width, orientation != 1)

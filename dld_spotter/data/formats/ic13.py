@@ -36,7 +36,7 @@ def read_ic13_file(path: str) -> List[Word]:
             raise GroundTruthError(path, number, f"the box {line!r} has xmax < xmin or "
                                    "ymax < ymin", EXPECTED)
         text = _ESCAPE.sub(r"\1", match.group(5))
-        words.append(make_word([x0, y0, x1, y0, x1, y1, x0, y1], text))
+        words.append(make_word([x0, y0, x1, y0, x1, y1, x0, y1], text, line=number))
     return words
 
 

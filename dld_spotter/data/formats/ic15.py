@@ -42,7 +42,7 @@ def read_ic15_file(path: str) -> List[Word]:
             continue
         fields = split_quad_line(path, number, line, NUM_COORDS, EXPECTED)
         polygon = parse_numbers(path, number, fields[:NUM_COORDS], EXPECTED)
-        words.append(make_word(polygon, fields[NUM_COORDS]))
+        words.append(make_word(polygon, fields[NUM_COORDS], line=number))
     return words
 
 

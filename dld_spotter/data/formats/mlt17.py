@@ -29,7 +29,7 @@ def read_mlt17_file(path: str, kept_scripts: Sequence[str] = KEPT_SCRIPTS) -> Li
         fields = split_quad_line(path, number, line, NUM_COORDS + 1, EXPECTED)
         polygon = parse_numbers(path, number, fields[:NUM_COORDS], EXPECTED)
         script, text = fields[NUM_COORDS].strip(), fields[NUM_COORDS + 1]
-        words.append(make_word(polygon, text, ignore=script not in kept_scripts))
+        words.append(make_word(polygon, text, ignore=script not in kept_scripts, line=number))
     return words
 
 

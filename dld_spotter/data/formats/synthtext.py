@@ -16,7 +16,7 @@ from typing import Iterator, List
 import numpy as np
 import scipy.io
 
-from .base import GroundTruthError, ImageGT, make_word
+from .base import GroundTruthError, ImageGT, check_finite, make_word
 
 KEYS = ("imnames", "wordBB", "txt")
 EXPECTED = "a SynthText gt.mat with cell arrays imnames, wordBB (2x4xn) and txt of equal length"
@@ -58,5 +58,8 @@ def read_synthtext(images_dir: str, gt_path: str) -> Iterator[ImageGT]:
             raise GroundTruthError(source, None, f"wordBB of shape {bb.shape} for {len(words)} "
                                    "word(s) in txt", "wordBB of shape (2, 4, number of words)")
         polygons = bb.transpose(2, 1, 0).reshape(len(words), 8).tolist()
+        for k, polygon in enumerate(polygons):
+            check_finite(f"{source}, word {k}", None, polygon, None,
+                         "finite wordBB coordinates")
         yield ImageGT(file_name, [make_word(p, w) for p, w in zip(polygons, words)],
                       source=source)

@@ -28,6 +28,7 @@ from .base import (
     GroundTruthError,
     ImageGT,
     Word,
+    check_finite,
     is_number,
     make_word,
     parse_numbers,
@@ -104,6 +105,7 @@ def _parse_commas(path: str, number: int, line: str) -> Tuple[List[float], str, 
     if numeric < 6:
         raise GroundTruthError(path, number, f"cannot parse {line!r}", EXPECTED_COMMAS)
     polygon = [float(v) for v in fields[:numeric]]
+    check_finite(path, number, polygon, fields[:numeric], EXPECTED_COMMAS)
     return polygon, ",".join(fields[numeric:]), False
 
 
@@ -124,7 +126,8 @@ def read_totaltext_file(path: str) -> List[Word]:
             logger.warning(f"{path}, line {number}: skipped a polygon of {len(polygon) // 2} "
                            "point(s) (fewer than 3)")
             continue
-        words.append(make_word(polygon, text, ignore=ignore or text.strip() in DONT_CARE_MARKS))
+        words.append(make_word(polygon, text, ignore=ignore or text.strip() in DONT_CARE_MARKS,
+                               line=number))
     return words
 
 
