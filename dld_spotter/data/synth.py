@@ -854,6 +854,7 @@ def generate_dataset(out_dir: str, num_train: int, num_val: int, seed: int = 0,
     params = {"version": GENERATOR_VERSION, "seed": seed, "num_train": num_train,
               "num_val": num_val, "config": dataclasses.asdict(cfg),
               "fonts": [os.path.basename(f) for f in fonts]}
+    params = json.loads(json.dumps(params))  # tuples as lists, as params.json reads back
     params_file = os.path.join(out_dir, "params.json")
     if not force and os.path.isfile(params_file):
         with open(params_file) as f:
