@@ -49,12 +49,17 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
 
 
 @needs_weights
-def test_shipped_teacher_is_reachable_the_detectron2_way():
-    cfg = model_zoo.get_config("synth/teacher_tiny.yaml", trained=True)
+@pytest.mark.parametrize("config", sorted(model_zoo.TRAINED))
+def test_shipped_teachers_are_reachable_the_detectron2_way(config):
+    cfg = model_zoo.get_config(config, trained=True)
     assert os.path.isfile(cfg.MODEL.WEIGHTS)
-    model = model_zoo.get("synth/teacher_tiny.yaml", trained=True, device="cpu")
+    model = model_zoo.get(config, trained=True, device="cpu")
     assert not model.training
     assert os.path.getsize(cfg.MODEL.WEIGHTS) <= 15 * 2**20
+    provenance = torch.load(cfg.MODEL.WEIGHTS, weights_only=False)["provenance"]
+    assert provenance["config"] == config and provenance["command"]
+    if config.startswith("real/"):  # trained with outside data: every source is named
+        assert any("ICDAR 2015" in source for source in provenance["data"])
 
 
 @needs_weights
