@@ -197,9 +197,9 @@ def check_graph(part: str, path: str, graph: nn.Module, args: Tuple[torch.Tensor
         expected = graph(*args)
     expected = expected if isinstance(expected, tuple) else (expected,)
     with _part(part):
-        session = create_session(path)
-        got = session.run(None, {n: a.numpy() for n, a in zip(inputs, args)})
-    names = [o.name for o in session.get_outputs()]
+        runner = create_session(path)
+        got = runner.run(None, {n: a.numpy() for n, a in zip(inputs, args)})
+    names = [o.name for o in runner.get_outputs()]
     for name, ours, theirs in zip(names, got, expected):
         theirs = theirs.numpy()
         if ours.shape != theirs.shape:

@@ -29,8 +29,8 @@ PROVIDERS = ("CPUExecutionProvider",)
 
 
 def create_session(path: str, threads: int = 2, providers: Sequence[str] = PROVIDERS):
-    """An onnxruntime session of the ONNX file ``path``: every graph optimisation, ``threads``
-    threads inside an operator, operators one at a time."""
+    """An onnxruntime ``InferenceSession`` of the ONNX file ``path``: every graph
+    optimisation, ``threads`` threads inside an operator, operators one at a time."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -41,10 +41,10 @@ def create_session(path: str, threads: int = 2, providers: Sequence[str] = PROVI
     return ort.InferenceSession(path, options, providers=list(providers))
 
 
-def _run(session, **inputs: torch.Tensor) -> List[torch.Tensor]:
-    """``session``'s outputs, as tensors, for tensor ``inputs``."""
+def _run(graph, **inputs: torch.Tensor) -> List[torch.Tensor]:
+    """The outputs of ``graph`` (an ``InferenceSession``), as tensors, for tensor ``inputs``."""
     feeds = {k: np.ascontiguousarray(v.numpy()) for k, v in inputs.items()}
-    return [torch.from_numpy(x) for x in session.run(None, feeds)]
+    return [torch.from_numpy(x) for x in graph.run(None, feeds)]
 
 
 class OnnxAttentionDecoder:
@@ -105,18 +105,18 @@ class OnnxSpotter:
 
     def __init__(self, export_dir: str, cfg: CfgNode, manifest: dict, threads: int = 2,
                  providers: Sequence[str] = PROVIDERS):
-        def session(part: str):
+        def load(part: str):
             path = os.path.join(export_dir, manifest["graphs"].get(part, ""))
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"{export_dir}: the {part} graph of export.json is "
                                         "missing; export the model again")
             return create_session(path, threads, providers)
 
-        self.detector = session("detector")
+        self.detector = load("detector")
         charset = build_charset(cfg)
-        decoder = OnnxAttentionDecoder(session("decoder start"), session("decoder step"),
+        decoder = OnnxAttentionDecoder(load("decoder start"), load("decoder step"),
                                        charset.num_classes, charset.seq_length)
-        self.recognizer = OnnxRecognizer(session("recognizer encoder"), decoder,
+        self.recognizer = OnnxRecognizer(load("recognizer encoder"), decoder,
                                          cfg.MODEL.REC_HEAD.BEAM_WIDTH)
         self.charset = charset
         self.pixel_mean = torch.tensor(cfg.MODEL.PIXEL_MEAN).view(-1, 1, 1)
@@ -125,7 +125,7 @@ class OnnxSpotter:
         self.resolution = manifest.get("resolution")  # a DLD student's scales
         self.selector = None
         if self.resolution and self.resolution["fixed_scale"] <= 0:
-            self.selector = session("selector")
+            self.selector = load("selector")
 
     def __call__(self, batched_inputs: List[dict]) -> List[dict]:
         return [self.inference(x) for x in batched_inputs]
