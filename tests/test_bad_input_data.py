@@ -1,4 +1,4 @@
-"""Bad data never takes the machine down (issue 37): coordinates far outside the image, image
+"""Bad data never takes the machine down: coordinates far outside the image, image
 files that are 16-bit, GIFs or folders, and native ground truth with NaN, zero-area,
 self-intersecting or out-of-image polygons."""
 import json

@@ -1,4 +1,4 @@
-"""The evaluator never scores silently wrong (issue 37): IoU outside (0, 1), scores outside
+"""The evaluator never scores silently wrong: IoU outside (0, 1), scores outside
 [0, 1], nothing that can be scored, and zero-area ground truth."""
 import json
 import logging

@@ -1,4 +1,4 @@
-"""Bad input to the programs never takes the machine down (issue 37): the demo on folders and
+"""Bad input to the programs never takes the machine down: the demo on folders and
 globs (GIFs, folders named like images, 16-bit PNGs), configs with lists of the wrong type,
 and checkpoints whose saving fails (disk full) or is interrupted (Ctrl-C, SIGTERM)."""
 import contextlib

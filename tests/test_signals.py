@@ -2,6 +2,7 @@
 and --resume continues after it."""
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -68,10 +69,14 @@ def test_sigterm_saves_a_two_process_training(synth_dataset, tmp_path):
     opts = sigterm_opts(synth_dataset, tmp_path, "DATALOADER.NUM_WORKERS", "1")
     returncode, out = train_net_until_sigterm(tmp_path, "--num-gpus", "2", "--config-file",
                                               TEACHER_TINY, *opts)
-    # As one process: 143, one line, no ProcessExitedException traceback (issue 37).
+    # As one process: 143, one line, no ProcessExitedException traceback. PyTorch's own
+    # SIGCHLD handler may print "Signal 17 ignored due to race condition" with a traceback
+    # when a loader worker ends during a backward pass; that one is not the launcher's.
     assert returncode == 143 and "Training stopped at iteration" in out, out[-3000:]
     assert "SIGTERM: the training processes stopped" in out, out[-3000:]
-    assert "Traceback" not in out and "ProcessExitedException" not in out, out[-3000:]
+    ours = re.sub(r"Traceback \(most recent call last\):\n(?:  .*\n)+OSError: Signal 17 ignored "
+                  r"due to race condition\n", "", out)
+    assert "Traceback" not in ours and "ProcessExitedException" not in out, out[-3000:]
     assert not (tmp_path / LOCK_FILE).exists()  # released by the rank that held it
     saved = torch.load(tmp_path / "model_interrupted.pth", weights_only=False)
     assert saved["trainer"]["iteration"] >= 1
