@@ -23,6 +23,12 @@ STUDENT=${STUDENT:-output/dld_tiny_sized}
 NUM_TRAIN=${NUM_TRAIN:-2000}
 NUM_VAL=${NUM_VAL:-100}
 start=$SECONDS
+# The student's pass at every scale runs in bf16 (configs/synth/dld_tiny.yaml); a CPU without
+# bf16 instructions (AVX512-BF16 or AMX) emulates it, many times slower: float32 there.
+STUDENT_OPTS=() NOTE=""
+if ! grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
+    STUDENT_OPTS=(MODEL.DLD.DRS.ACC_DTYPE float32) NOTE=" (float32: no bf16 on this CPU)"
+fi
 
 stage "[1/6] synthetic data set ($NUM_TRAIN train / $NUM_VAL val images) -> $DLD_DATASETS/synth" \
     "$DLD_DATASETS/synth/generate.log" "" \
@@ -40,9 +46,10 @@ else
 fi
 WEIGHTS=dld_spotter://teacher_tiny.pth  # what step 2 shipped, or the package's own
 
-stage "[3/6] distil it into the tiny DLD student -> $STUDENT" "$STUDENT/train.log" "" \
+stage "[3/6] distil it into the tiny DLD student -> $STUDENT$NOTE" "$STUDENT/train.log" "" \
     $PY projects/DLD/train_net.py --config-file "$STUDENT_CONFIG" --resume OUTPUT_DIR "$STUDENT" \
-    MODEL.WEIGHTS "$WEIGHTS" MODEL.DLD.TEACHER.WEIGHTS "$WEIGHTS" DATASETS.TEST "()" "$@"
+    MODEL.WEIGHTS "$WEIGHTS" MODEL.DLD.TEACHER.WEIGHTS "$WEIGHTS" DATASETS.TEST "()" \
+    "${STUDENT_OPTS[@]}" "$@"
 # evaluated in a process of its own, as the teacher is: in its training process the student's
 # images/s are not comparable with the teacher's
 stage "[4/6] evaluate the student" "$STUDENT/eval.log" "synth_val_scores $STUDENT" \
