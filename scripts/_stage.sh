@@ -42,8 +42,9 @@ stage() {
     elif [ -t 1 ]; then  # redraw the line every 2 s until the stage or this shell ends
         (while sleep 2 && kill -0 $$ 2>/dev/null; do
             progress=$(_stage_progress "$log")
-            line="$label: ${progress:-running} ($(_stage_duration $((SECONDS - start))))"
+            tail=": ${progress:-running} ($(_stage_duration $((SECONDS - start))))"
             width=$(tput cols 2>/dev/null || echo 80)
+            line="${label:0:$((width - 1 - ${#tail} > 8 ? width - 1 - ${#tail} : 8))}$tail"
             printf '\r\033[K%s' "${line:0:width - 1}"  # one row, or \r cannot redraw it
         done) &
         monitor=$!

@@ -27,7 +27,7 @@ start=$SECONDS
 # bf16 instructions (AVX512-BF16 or AMX) emulates it, many times slower: float32 there.
 STUDENT_OPTS=() NOTE=""
 if ! grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
-    STUDENT_OPTS=(MODEL.DLD.DRS.ACC_DTYPE float32) NOTE=" (float32: no bf16 on this CPU)"
+    STUDENT_OPTS=(MODEL.DLD.DRS.ACC_DTYPE float32) NOTE="echo in float32: no bf16 on this CPU"
 fi
 
 stage "[1/6] synthetic data set ($NUM_TRAIN train / $NUM_VAL val images) -> $DLD_DATASETS/synth" \
@@ -46,7 +46,7 @@ else
 fi
 WEIGHTS=dld_spotter://teacher_tiny.pth  # what step 2 shipped, or the package's own
 
-stage "[3/6] distil it into the tiny DLD student -> $STUDENT$NOTE" "$STUDENT/train.log" "" \
+stage "[3/6] distil it into the tiny DLD student -> $STUDENT" "$STUDENT/train.log" "$NOTE" \
     $PY projects/DLD/train_net.py --config-file "$STUDENT_CONFIG" --resume OUTPUT_DIR "$STUDENT" \
     MODEL.WEIGHTS "$WEIGHTS" MODEL.DLD.TEACHER.WEIGHTS "$WEIGHTS" DATASETS.TEST "()" \
     "${STUDENT_OPTS[@]}" "$@"
