@@ -60,21 +60,10 @@ stage "[1/5] synthetic sets -> $R/synth (synth_val), $R/synth_photo" "$R/synth_p
              $PY -m dld_spotter.data.synth --out $R/synth_photo --num-train 2000 --num-val 100 \
                  --seed 1 --degrade ${synth_extra[*]}"
 
-# train LABEL CONFIG OUTPUT_DIR [OPTIONS...]: one stage, skipped once its model_final.pth exists
-train() {
-    local label=$1 config=$2 out=$3
-    shift 3
-    if [ -f "$out/model_final.pth" ]; then
-        echo "$label: finished earlier ($out/model_final.pth)"
-        return
-    fi
-    stage "$label" "$out/train.log" "" $PY projects/DLD/train_net.py \
-        --config-file "configs/real/$config" --resume OUTPUT_DIR "$out" "$@"
-}
-train "[2/5] fine-tune the synthetic teacher on IC15 photographs + synth_photo -> $SCENES" \
-    teacher_tiny_real.yaml "$SCENES" DATASETS.TEST "()" "$@"
-train "[3/5] train its recognizer on real + synthetic word crops -> $RECOGNIZER" \
-    teacher_tiny_real_recognizer.yaml "$RECOGNIZER" MODEL.WEIGHTS "$SCENES/model_final.pth" \
+train_stage "[2/5] fine-tune the synthetic teacher on IC15 photographs + synth_photo -> $SCENES" \
+    configs/real/teacher_tiny_real.yaml "$SCENES" "" DATASETS.TEST "()" "$@"
+train_stage "[3/5] train its recognizer on real + synthetic word crops -> $RECOGNIZER" \
+    configs/real/teacher_tiny_real_recognizer.yaml "$RECOGNIZER" "" MODEL.WEIGHTS "$SCENES/model_final.pth" \
     "${stream_opts[@]}" "${crop_opts[@]}" "$@"
 
 tests=("ic15_train_heldout" "synth_val") sizes=(720 480)
@@ -89,7 +78,7 @@ for t in "${tests[@]}"; do runs+=("$t=$TEACHER/inference/$t"); done
 $PY -m dld_spotter.evaluation.compare "${runs[@]}"
 metrics=()
 for t in "${tests[@]}"; do metrics+=("$TEACHER/inference/$t/text_results.json"); done
-stage "[5/5] ship its fp16 weights into the package" "$TEACHER/ship.log" "head -n 1 $TEACHER/ship.log" \
+stage "[5/5] ship its fp16 weights into the package" "$TEACHER/ship.log" "grep -m 1 ' MiB\$' $TEACHER/ship.log" \
     $PY tools/ship_weights.py "$RECOGNIZER/model_final.pth" --config real/teacher_tiny_real.yaml \
     --command "bash scripts/train_teacher_real.sh $*" --wall-time $((SECONDS - start)) \
     --data "${sources[@]}" "synthetic scenes and word crops of dld_spotter.data.synth" \
