@@ -26,7 +26,7 @@ from detectron2.structures import Boxes, Instances, PolygonMasks
 from detectron2.utils import comm
 
 from ..charset import IGNORE, Charset
-from .stream import _SeededStream, _worker_id, text_heights
+from .stream import _SeededStream, _worker_id, place_box, text_heights
 
 __all__ = ["WordCrop", "load_word_crops", "FolderCropStream", "MixedCropStream", "place_crop"]
 
@@ -98,17 +98,10 @@ def place_crop(image: np.ndarray, quad: np.ndarray, size: Tuple[int, int], heigh
     canvas height (shrunk to fit inside ``margin``), at a random position of a ``size`` =
     (H, W) canvas whose rest replicates the image's border. Returns the canvas (H, W, 3) and
     the word's quadrilateral (4, 2) in it."""
-    h, w = size
     (x0, y0), (x1, y1) = quad.min(0), quad.max(0)
-    scale = min(height_frac * h / max(y1 - y0, 1.0), w * (1 - 2 * margin) / max(x1 - x0, 1.0),
-                h * (1 - 2 * margin) / max(y1 - y0, 1.0))
-    bw, bh = (x1 - x0) * scale, (y1 - y0) * scale
-    left = rng.uniform(w * margin, max(w * (1 - margin) - bw, w * margin))
-    top = rng.uniform(h * margin, max(h * (1 - margin) - bh, h * margin))
-    matrix = np.array([[scale, 0, left - scale * x0], [0, scale, top - scale * y0]])
-    canvas = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REPLICATE)
-    return canvas, quad * scale + matrix[:, 2]
+    canvas, matrix = place_box(image, (x0, y0, x1, y1), size,
+                               height_frac * size[0] / max(y1 - y0, 1.0), rng, margin)
+    return canvas, quad * matrix[0, 0] + matrix[:, 2]
 
 
 def _jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

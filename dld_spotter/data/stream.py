@@ -139,6 +139,25 @@ class SynthSceneStream(_SeededStream):
             index += 1
 
 
+def place_box(image: np.ndarray, box: Sequence[float], size: Tuple[int, int], max_scale: float,
+              rng: np.random.Generator, margin: float = 0.1) -> Tuple[np.ndarray, np.ndarray]:
+    """``image`` (h, w, 3) scaled by at most ``max_scale`` so that ``box`` (x0, y0, x1, y1) fits
+    inside a ``size`` = (H, W) canvas less ``margin`` on each side, at a random position there,
+    the rest of the canvas replicating the image's border. Returns the canvas (H, W, 3) and the
+    2 x 3 affine matrix from image to canvas (a scale and a shift)."""
+    h, w = size
+    x0, y0, x1, y1 = box
+    scale = min(max_scale, w * (1 - 2 * margin) / max(x1 - x0, 1.0),
+                h * (1 - 2 * margin) / max(y1 - y0, 1.0))
+    bw, bh = (x1 - x0) * scale, (y1 - y0) * scale
+    left = rng.uniform(w * margin, max(w * (1 - margin) - bw, w * margin))
+    top = rng.uniform(h * margin, max(h * (1 - margin) - bh, h * margin))
+    matrix = np.array([[scale, 0, left - scale * x0], [0, scale, top - scale * y0]])
+    canvas = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+    return canvas, matrix
+
+
 def cut_word_crops(mapped: dict, size: Tuple[int, int], min_height: float,
                    rng: np.random.Generator, margin: float = 0.1) -> List[dict]:
     """Every readable word of a mapped training scene (``TextDatasetMapper`` output) at least
@@ -157,15 +176,9 @@ def cut_word_crops(mapped: dict, size: Tuple[int, int], min_height: float,
     h, w = size
     crops = []
     for i in np.flatnonzero((inst.gt_texts[:, 0] != IGNORE).numpy() & (heights >= min_height)):
-        x0, y0, x1, y1 = inst.gt_boxes.tensor[i].tolist()
-        scale = min(1.0, w * (1 - 2 * margin) / max(x1 - x0, 1.0),
-                    h * (1 - 2 * margin) / max(y1 - y0, 1.0))
-        bw, bh = (x1 - x0) * scale, (y1 - y0) * scale
-        left = rng.uniform(w * margin, max(w * (1 - margin) - bw, w * margin))
-        top = rng.uniform(h * margin, max(h * (1 - margin) - bh, h * margin))
-        matrix = np.array([[scale, 0, left - scale * x0], [0, scale, top - scale * y0]])
-        canvas = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE)
+        canvas, matrix = place_box(image, inst.gt_boxes.tensor[i].tolist(), size, 1.0, rng,
+                                   margin)
+        scale = matrix[0, 0]
         polys = [p.reshape(-1, 2) * scale + matrix[:, 2] for p in inst.gt_masks.polygons[i]]
         pts = np.concatenate(polys)
         box = np.clip(np.concatenate([pts.min(0), pts.max(0)]), 0, [w, h, w, h])
