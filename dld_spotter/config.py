@@ -215,6 +215,15 @@ def add_dld_config(cfg: CN) -> None:
     MODEL.META_ARCHITECTURE "DLDSpotter") to ``cfg``, in place."""
     _C = cfg
     _C.MODEL.DLD = CN()
+    # The spotter that DLD wraps (a META_ARCHITECTURE name): the student is built from this
+    # config with it; any spotter with the distillation interface of
+    # dld_spotter/modeling/text_spotter.py (TextSpotter and its subclasses) can be wrapped.
+    _C.MODEL.DLD.BASE_ARCHITECTURE = "TextSpotter"
+    # The distillers (DISTILLER_REGISTRY, dld_spotter/distill/distillers.py) whose losses the
+    # student trains on, each with its weights below: "SKD" (Eq. 7-10, the paper's), and
+    # Table 3's baselines "DecoderKD" (Bhunia et al.: LOGITS/HINT/ATTENTION/AFFINITY_WEIGHT)
+    # and "AlignedFeatureKD" (Qi et al.: DET_FEATURE_WEIGHT).
+    _C.MODEL.DLD.DISTILLERS = ("SKD",)
     # Candidate scales s_1..s_k of the student, relative to the input (teacher) resolution.
     _C.MODEL.DLD.SCALES = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
     # > 0: always run the student at this scale, with no selector (SKD-only, ablations);
@@ -226,6 +235,9 @@ def add_dld_config(cfg: CN) -> None:
     _C.MODEL.DLD.TEACHER.CONFIG = ""
     _C.MODEL.DLD.TEACHER.WEIGHTS = ""
     _C.MODEL.DLD.DRS = CN()
+    # The resolution selector (SELECTOR_REGISTRY, dld_spotter/modeling/selector.py) used when
+    # FIXED_SCALE is 0.
+    _C.MODEL.DLD.DRS.NAME = "DynamicResolutionSelector"
     # The selector sees the image resized to THUMBNAIL_SIZE x THUMBNAIL_SIZE.
     _C.MODEL.DLD.DRS.THUMBNAIL_SIZE = 224
     # Channels of the stem and of the four residual stages (10 convolutions in all).
