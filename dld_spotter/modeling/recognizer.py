@@ -305,6 +305,20 @@ class AttentionRecognizer(nn.Module):
             losses["loss_ctc"] = self.ctc_weight * ctc_loss(self.ctc_log_probs(enc), targets)
         return losses
 
+    def teacher_forced(self, enc: torch.Tensor, targets: torch.Tensor
+                       ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The decoder teacher-forced on ``targets`` ``(N, T)`` from ``F_con`` ``enc``:
+        logits ``(N, T, K)``, attention ``(N, T, L)`` and glimpses ``(N, T, E)``."""
+        return self.decoder.teacher_forced(enc, targets)
+
+    def sequence_logits(self, enc: torch.Tensor, sequences: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, T, K)`` of the decoder teacher-forced on ``sequences`` ``(N, T)``."""
+        return self.decoder(enc, sequences)
+
+    def beam_search(self, enc: torch.Tensor, beam_width: int) -> torch.Tensor:
+        """All hypotheses ``(N, B, T)`` of a beam search of width ``beam_width``, best first."""
+        return self.decoder.beam_search(enc, beam_width)[1]
+
     @property
     def loss_names(self) -> Tuple[str, ...]:
         """The keys of :meth:`losses`."""
