@@ -237,7 +237,7 @@ def add_dld_config(cfg: CN) -> None:
     _C.MODEL.DLD.DRS = CN()
     # The resolution selector (SELECTOR_REGISTRY, dld_spotter/modeling/selector.py) used when
     # FIXED_SCALE is 0.
-    _C.MODEL.DLD.DRS.NAME = "DynamicResolutionSelector"
+    _C.MODEL.DLD.DRS.NAME = "GumbelResolutionSelector"
     # The selector sees the image resized to THUMBNAIL_SIZE x THUMBNAIL_SIZE.
     _C.MODEL.DLD.DRS.THUMBNAIL_SIZE = 224
     # Channels of the stem and of the four residual stages (10 convolutions in all).

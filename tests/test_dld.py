@@ -39,12 +39,14 @@ from dld_spotter.engine.hooks import (
 from dld_spotter.evaluation.cost import measure_scale_flops, measure_selector_flops
 from dld_spotter.evaluation.model_metrics import dynamic_cost
 from dld_spotter.modeling import DLDSpotter
+from dld_spotter.modeling.dld import image_of_roi
 from dld_spotter.modeling.drs import (
     DynamicResolutionSelector,
     gumbel_softmax_sample,
     smallest_legible_scale,
 )
 from dld_spotter.modeling.rescale import scale_instances
+from dld_spotter.modeling.selector import FixedResolution
 
 DLD_CONFIG = os.path.join(REPO, "configs/synth/dld_tiny.yaml")
 DRS_OPTS = ["MODEL.DLD.DRS.THUMBNAIL_SIZE", "32", "MODEL.DLD.DRS.FLOPS", "[6, 5, 4, 3, 2, 1]"]
@@ -100,6 +102,21 @@ def grads(params):
     return [p.grad for p in params if p.grad is not None and p.grad.abs().sum() > 0]
 
 
+TABLE3_DISTILLERS = ("SKD", "DecoderKD", "AlignedFeatureKD")
+
+
+def drs_losses(model, h, log_p, batch, images, rois, targets):
+    """The selector's Eq. 4 losses of ``h`` / ``log_p`` on the batch's ground-truth words."""
+    teacher = model._teacher_view(batch, rois, targets)
+    return model.selector.losses(h, log_p, model._probs_at_every_scale(images, rois, targets),
+                                 teacher.probs, targets, image_of_roi(rois, model.device))
+
+
+def teacher_beams(model, batch, rois, targets):
+    """The beams that the model's SKD distiller trains L_seq on."""
+    return model.distillers["SKD"].teacher_beams(model._teacher_view(batch, rois, targets))
+
+
 def test_selector_learns_only_from_l_drs_and_the_student_only_from_the_rest(
         synth_dataset, teacher_files, tmp_path):
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path)
@@ -132,13 +149,12 @@ def test_l_acc_is_zero_for_the_teacher_itself_at_the_same_scale(
     batch = training_batches(cfg, 1)[0]
     images = model.preprocess_image(batch)
     gts = [x["instances"] for x in batch]
-    rois = model.roi_heads.gt_recognition_rois(gts)
+    rois = model.spotter.gt_recognition_rois(gts)
     targets = torch.cat([r.gt_texts for r in rois])[:, :6]
     assert len(targets) > 0
-    teacher_out = model._teacher_outputs(batch, rois, targets)
     for h, zero in (([1.0, 0.0], True), ([0.0, 1.0], False)):
         h = torch.tensor([h] * len(batch))  # also the selector's p, for "expectation"
-        loss = model._drs_losses(h, h.log(), images, rois, targets, teacher_out)["loss_acc"]
+        loss = drs_losses(model, h, h.log(), batch, images, rois, targets)["loss_acc"]
         assert (loss.abs() < 1e-5) == zero, (h, loss)
 
 
@@ -147,7 +163,7 @@ def test_downscaled_inference_maps_back_to_the_original_image(
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.FIXED_SCALE", "0.5",
                   "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0")
     model = dld_model(cfg, teacher_files).eval()
-    assert model.selector is None
+    assert isinstance(model.selector, FixedResolution)
     base = build_model(load_config(teacher_files[0], ["MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]))
     DetectionCheckpointer(base).load(teacher_files[1])
     base.eval()
@@ -155,8 +171,9 @@ def test_downscaled_inference_maps_back_to_the_original_image(
     with torch.no_grad():
         out = model([{"image": image, "height": 320, "width": 448}])[0]
         # The base spotter on the same half-size image, from the model's own resize.
-        small = model.resize_images(model.preprocess_image([{"image": image}]), [0.5])[0]
-        half = (small.tensor[0, :, :80, :112] * model.pixel_std + model.pixel_mean)
+        small = model.spotter.rescale(model.preprocess_image([{"image": image}]), [0.5])[0]
+        half = (small.tensor[0, :, :80, :112] * model.spotter.pixel_std
+                + model.spotter.pixel_mean)
         ref = base([{"image": half, "height": 80, "width": 112}])[0]["instances"]
     inst = out["instances"]
     assert out["scale"] == 0.5 and len(inst) > 0
@@ -208,7 +225,8 @@ def test_trainer_attaches_a_frozen_teacher_outside_checkpoints_and_optimizer(
     assert all(not p.requires_grad for p in teacher.parameters())
     optimized = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
     assert not optimized & {id(p) for p in teacher.parameters()}
-    assert all(not isinstance(m, type(teacher)) or m is model for m in model.modules())
+    assert all(m is not teacher for m in model.modules())
+    assert not {id(p) for p in model.parameters()} & {id(p) for p in teacher.parameters()}
     trainer.checkpointer.save("student")
     saved = torch.load(tmp_path / "student.pth", weights_only=False)["model"]
     assert set(saved) == set(model.state_dict())
@@ -299,9 +317,8 @@ def test_selector_follows_accuracy_without_a_cost_and_the_cost_when_it_dominates
     batch = training_batches(cfg, 1)[0]
     images = model.preprocess_image(batch)
     gts = [x["instances"] for x in batch]
-    rois = model.roi_heads.gt_recognition_rois(gts)
+    rois = model.spotter.gt_recognition_rois(gts)
     targets = torch.cat([r.gt_texts for r in rois])[:, :6]
-    teacher_out = model._teacher_outputs(batch, rois, targets)
     student_probs = model._probs_at_every_scale(images, rois, targets)  # fixed: only h learns
     model._probs_at_every_scale = lambda *args: student_probs
     thumbnails = model.selector.thumbnails(images.tensor, images.image_sizes)
@@ -310,7 +327,7 @@ def test_selector_follows_accuracy_without_a_cost_and_the_cost_when_it_dominates
     for _ in range(40):
         log_p = model.selector(thumbnails)
         h = gumbel_softmax_sample(log_p, tau=1.0)
-        loss = sum(model._drs_losses(h, log_p, images, rois, targets, teacher_out).values())
+        loss = sum(drs_losses(model, h, log_p, batch, images, rois, targets).values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -337,7 +354,7 @@ def test_dynamic_cost_is_the_mean_over_every_image_at_its_chosen_scale(
     loader = [[{"image": image, "height": 160, "width": 224}] for _ in range(3)]
     picks = iter([1.0, 0.5, 0.5])  # the selector's choice for each of the three images
     forced = DLDSpotter.select_scales.__get__(model)  # FIXED_SCALE while the table is measured
-    model.select_scales = lambda images: (forced(images) if model.fixed_scale > 0
+    model.select_scales = lambda images: (forced(images) if model._forced_scale is not None
                                           else [next(picks) for _ in range(len(images))])
     with torch.no_grad():
         table = measure_scale_flops(model, loader[0])
@@ -354,15 +371,15 @@ def test_l_seq_keeps_the_top_k_of_a_wider_beam_search(synth_dataset, teacher_fil
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path)
     assert (cfg.MODEL.DLD.SKD.BEAM_WIDTH, cfg.MODEL.DLD.SKD.TOP_K) == (3, 1)
     model = dld_model(cfg, teacher_files)
-    decoder = model.teacher.roi_heads.recognizer.decoder
+    recognizer = model.teacher.text_recognizer
     widths = []
-    search = decoder.beam_search
-    decoder.beam_search = lambda enc, width: widths.append(width) or search(enc, width)
+    search = recognizer.beam_search
+    recognizer.beam_search = lambda enc, width: widths.append(width) or search(enc, width)
     batch = training_batches(cfg, 1)[0]
     gts = [x["instances"] for x in batch]
-    rois = model.roi_heads.gt_recognition_rois(gts)
+    rois = model.spotter.gt_recognition_rois(gts)
     targets = torch.cat([r.gt_texts for r in rois])[:, :6]
-    beams = model._teacher_outputs(batch, rois, targets)["beams"]
+    beams = teacher_beams(model, batch, rois, targets)
     assert widths == [3] and beams.shape[:2] == (len(targets), 1)
     with pytest.raises(ValueError, match="TOP_K"):
         build_model(dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SKD.TOP_K", "4"))
@@ -376,14 +393,14 @@ def test_seq_words_read_scores_only_the_words_the_teacher_reads(synth_dataset, t
     models = {words: dld_model(dld_cfg(synth_dataset, teacher_files, tmp_path,
                                        "MODEL.DLD.SKD.SEQ_WORDS", words), teacher_files)
               for words in ("all", "read")}
-    rois = models["all"].roi_heads.gt_recognition_rois([x["instances"] for x in batch])
+    rois = models["all"].spotter.gt_recognition_rois([x["instances"] for x in batch])
     truth = torch.cat([r.gt_texts for r in rois])
-    best = models["all"]._teacher_outputs(batch, rois, truth)["beams"][:, 0]
+    best = teacher_beams(models["all"], batch, rois, truth)[:, 0]
     width = max(best.shape[1], truth.shape[1])  # even rows: as if the teacher read them
     half = torch.where(torch.arange(len(truth))[:, None] % 2 == 0,
                        F.pad(best, (0, width - best.shape[1]), value=IGNORE),
                        F.pad(truth, (0, width - truth.shape[1]), value=IGNORE))
-    out = {words: m._teacher_outputs(batch, rois, half)["beams"] for words, m in models.items()}
+    out = {words: teacher_beams(m, batch, rois, half) for words, m in models.items()}
     misread = (out["all"][:, 0] != IGNORE).any(dim=1) & ~read_correctly(out["all"][:, 0], half)
     assert bool(misread[1::2].all()), "the untrained teacher misreads the real words"
     assert torch.equal(out["read"][0::2], out["all"][0::2])
@@ -398,23 +415,29 @@ def test_table3_baselines_train_their_own_losses(synth_dataset, teacher_files, t
     (student at 0.5: its p2 against the teacher's p3, ...): each is there, finite, and its
     gradient reaches the student (the adapters included), never the teacher."""
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.FIXED_SCALE", "0.5",
+                  "MODEL.DLD.DISTILLERS", str(TABLE3_DISTILLERS),
                   *[f"MODEL.DLD.SKD.{k}_WEIGHT" if i % 2 == 0 else "1.0"
                     for k in ("LOGITS", "HINT", "ATTENTION", "AFFINITY", "DET_FEATURE")
                     for i in (0, 1)])
     model = dld_model(cfg, teacher_files)
-    assert [p for p, _ in model.det_adapters.pairs] == ["p2", "p3", "p4", "p5"]
-    assert [t for _, t in model.det_adapters.pairs] == ["p3", "p4", "p5", "p6"]
+    aligned = model.distillers["AlignedFeatureKD"]
+    assert [p for p, _ in aligned.pairs] == ["p2", "p3", "p4", "p5"]
+    assert [t for _, t in aligned.pairs] == ["p3", "p4", "p5", "p6"]
     with EventStorage():
         losses = model(training_batches(cfg, 1)[0])
     kd = ["loss_logits", "loss_hint", "loss_attention", "loss_affinity", "loss_det_feature"]
     assert set(kd) <= set(losses) and all(torch.isfinite(losses[k]) for k in kd)
     assert all(losses[k] > 0 for k in kd), {k: losses[k].item() for k in kd}
     sum(losses[k] for k in kd).backward()
-    assert len(grads(model.det_adapters.parameters())) == 8
+    assert len(grads(aligned.parameters())) == 8
     assert all(p.grad is None for p in model.teacher.parameters())
     with pytest.raises(ValueError, match="FIXED_SCALE 0.5"):
         build_model(dld_cfg(synth_dataset, teacher_files, tmp_path,
+                            "MODEL.DLD.DISTILLERS", str(TABLE3_DISTILLERS),
                             "MODEL.DLD.SKD.DET_FEATURE_WEIGHT", "1.0"))
+    with pytest.raises(ValueError, match="add 'DecoderKD' to MODEL.DLD.DISTILLERS"):
+        build_model(dld_cfg(synth_dataset, teacher_files, tmp_path,
+                            "MODEL.DLD.SKD.HINT_WEIGHT", "1.0"))
 
 
 def test_selector_learning_rate_factor(synth_dataset, teacher_files, tmp_path):
@@ -454,9 +477,9 @@ def test_selector_learning_rate_factor_zero_freezes_the_selector(factor, synth_d
     assert hooks == ({TeacherHook} if frozen else {TeacherHook, TemperatureHook, ScaleFlopsHook})
     if frozen:  # each image at the selector's most probable scale, as at test
         seen = []
-        original = model.resize_images
-        model.resize_images = lambda images, scales: seen.append(scales) or original(images,
-                                                                                      scales)
+        original = model.spotter.rescale
+        model.spotter.rescale = lambda images, scales: seen.append(scales) or original(images,
+                                                                                        scales)
         with EventStorage():
             model(batch)
         assert seen == [model.select_scales(model.preprocess_image(batch))]
@@ -670,10 +693,10 @@ def test_acc_dtype_runs_the_every_scale_pass_under_autocast_and_rejects_unknown_
         cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.DRS.ACC_DTYPE", dtype)
         model = dld_model(cfg, teacher_files)
         batch = batch or training_batches(cfg, 1)[0]  # the same batch for both
-        rois = model.roi_heads.gt_recognition_rois([x["instances"] for x in batch])
+        rois = model.spotter.gt_recognition_rois([x["instances"] for x in batch])
         targets = torch.cat([r.gt_texts for r in rois])[:, :6]
         dtypes[dtype] = set()
-        hook = model.backbone.register_forward_hook(
+        hook = model.spotter.backbone.register_forward_hook(
             lambda module, args, out, seen=dtypes[dtype]: seen.add(out["p2"].dtype))
         probs[dtype] = model._probs_at_every_scale(model.preprocess_image(batch), rois, targets)
         hook.remove()

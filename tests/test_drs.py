@@ -52,15 +52,16 @@ def test_gumbel_samples_follow_the_probabilities():
 def test_temperature_schedule_and_hook():
     assert temperature(0, 5.0, 0.965) == 5.0
     assert math.isclose(temperature(10, 5.0, 0.965), 5.0 * 0.965**10)
-    model = SimpleNamespace(tau=None)
-    model.set_temperature = lambda tau: setattr(model, "tau", tau)
+    selector = SimpleNamespace(tau=None)
+    selector.set_temperature = lambda tau: setattr(selector, "tau", tau)
+    model = SimpleNamespace(selector=selector)
     # 6 images, 4 per step: iteration i has seen 4 i images, epoch = floor(4 i / 6).
     hook = TemperatureHook(model, tau_init=5.0, decay=0.5, dataset_size=6, ims_per_batch=4)
     taus = []
     for it in range(7):
         hook.trainer = SimpleNamespace(iter=it)
         hook.before_step()
-        taus.append(model.tau)
+        taus.append(selector.tau)
     epochs = [0, 0, 1, 2, 2, 3, 4]
     assert taus == [5.0 * 0.5**e for e in epochs]
 

@@ -47,7 +47,9 @@ def breakdown(model: nn.Module, inputs: Iterable[dict], warmup: int = 2) -> dict
     if len(inputs) <= warmup:
         raise ValueError(f"breakdown: no image after the {warmup} warm-up images")
     seconds: dict[str, float] = defaultdict(float)
-    time_stages(model, seconds, STAGES)
+    spotter = "spotter." if hasattr(model, "spotter") else ""  # a DLD student's spotter
+    time_stages(model, seconds, [(stage, path if path == "selector" else spotter + path, attr)
+                                 for stage, path, attr in STAGES])
     time_every_image(model, [], inputs[:warmup])
     seconds.clear()
     times, _ = time_every_image(model, [[x] for x in inputs[warmup:]])

@@ -39,6 +39,7 @@ def module_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     groups: dict[str, list[nn.Parameter]] = defaultdict(list)
     for name, p in model.named_parameters():
         if p.requires_grad:
+            name = name.removeprefix("spotter.")  # a DLD student's spotter
             group = next((g for g, prefix in GROUPS if name.startswith(prefix)), "other")
             groups[group].append(p)
     return dict(groups)

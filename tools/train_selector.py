@@ -107,7 +107,8 @@ def cached_acc_costs(cfg, model, datasets: Sequence[str], path: str
     student, teacher and selector input, else computed and written there (atomically)."""
     key = {"datasets": list(datasets), "scales": list(model.scales),
            "weights": cfg.MODEL.WEIGHTS, "teacher": cfg.MODEL.DLD.TEACHER.WEIGHTS,
-           "kl_direction": model.kl_direction, "thumbnail_size": cfg.MODEL.DLD.DRS.THUMBNAIL_SIZE}
+           "kl_direction": model.selector.kl_direction,
+           "thumbnail_size": cfg.MODEL.DLD.DRS.THUMBNAIL_SIZE}
     if path and os.path.exists(path):
         cached = torch.load(path)
         if cached["key"] != key:
@@ -226,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         held_out, targets = rule_labels(cfg, model, test, args.min_height), labels
     else:
         tables = cached_acc_costs(cfg, model, [*cfg.DATASETS.TRAIN, test], args.costs)
-        flops_cost = model.flops_costs().cpu()
+        flops_cost = model.selector.flops_costs().cpu()
         thumbs, costs = (torch.cat(t) for t in zip(*[tables[n] for n in cfg.DATASETS.TRAIN]))
         costs, test_costs = costs + flops_cost, tables[test][1] + flops_cost
         labels = costs.argmin(dim=1)
@@ -243,8 +244,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                      **{f"every image at {s}": torch.full((n,), i)
                         for i, s in enumerate(model.scales)}}
         logger.info("Eq. 4 on %s's training views (gamma %g, FLOPS_UNIT %s):\n%s", test,
-                    model.flops_weight, model.flops_unit,
-                    decision_table(decisions, test_costs, model.scale_flops.cpu()))
+                    model.selector.flops_weight, model.selector.flops_unit,
+                    decision_table(decisions, test_costs, model.selector.scale_flops.cpu()))
     labels_made = {"min_height": args.min_height} if args.labels == "rule" else {
         "gamma": cfg.MODEL.DLD.DRS.FLOPS_WEIGHT, "flops_unit": cfg.MODEL.DLD.DRS.FLOPS_UNIT,
         "objective": args.objective}

@@ -27,7 +27,9 @@ from torch import nn
 
 # (part, path of the object under the model, attribute whose calls it times)
 PARTS = [
-    ("teacher", "", "_teacher_outputs"),
+    *[("teacher", "teacher", m) for m in ("extract_features", "recognition_features")],
+    *[("teacher", "teacher.text_recognizer", m)
+      for m in ("encode", "teacher_forced", "beam_search")],
     ("selector", "selector", "thumbnails"),
     ("selector", "selector", "forward"),
     ("student at every scale", "", "_probs_at_every_scale"),

@@ -71,7 +71,7 @@ class TemperatureHook(HookBase):
         return iteration * self.ims_per_batch // self.dataset_size
 
     def before_step(self) -> None:
-        self.model.set_temperature(
+        self.model.selector.set_temperature(
             temperature(self.epoch(self.trainer.iter), self.tau_init, self.decay)
         )
 
@@ -85,13 +85,13 @@ class ScaleFlopsHook(HookBase):
         self.cfg, self.model = cfg, model
 
     def before_train(self) -> None:
-        if self.model.scale_flops.numel():
+        if self.model.selector.scale_flops.numel():
             return
         mapper = TextDatasetMapper(self.cfg, is_train=False)
         dicts = DatasetCatalog.get(self.cfg.DATASETS.TRAIN[0])
         inputs = [mapper(d) for d in dicts[: self.cfg.MODEL.DLD.DRS.FLOPS_NUM_IMAGES]]
         flops = measure_scale_flops(self.model, inputs)
-        self.model.set_scale_flops(flops)
+        self.model.selector.set_scale_flops(flops)
         logger.info("DLD average forward GFLOPs per scale: %s", ", ".join(
             f"{s}: {f / 1e9:.2f}" for s, f in zip(self.model.scales, flops)))
 
@@ -101,7 +101,7 @@ def build_dld_hooks(cfg, model) -> list:
     hooks = []
     if model.needs_teacher:
         hooks.append(TeacherHook(cfg, model))
-    if model.selector_trains:  # Eq. 4's tau and T_i
+    if model.selector.trains:  # Eq. 4's tau and T_i
         if STREAM_DATASET in cfg.DATASETS.TRAIN:
             raise ValueError(f"DATASETS.TRAIN {tuple(cfg.DATASETS.TRAIN)}: the selector's "
                              "temperature decays per epoch (tau = TAU_INIT * TAU_DECAY ** epoch), "

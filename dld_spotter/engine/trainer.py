@@ -47,6 +47,7 @@ from ..files import lock_output_dir
 from ..modeling.dld import DLDSpotter
 from ..modeling.modes import eval_mode
 from ..modeling.pretrainer import RecognitionPretrainer
+from ..modeling.selector import FixedResolution
 from .hooks import SaveOnInterruptHook, ScaleFlopsHook, build_dld_hooks
 from .signals import sigterm_raises
 
@@ -220,7 +221,8 @@ class TextSpotterTrainer(DefaultTrainer):
             bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
             weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
         )
-        recognizer = getattr(getattr(model, "roi_heads", None), "recognizer", None)
+        spotter = model.spotter if isinstance(model, DLDSpotter) else model
+        recognizer = getattr(getattr(spotter, "roi_heads", None), "recognizer", None)
         if recognizer is not None and cfg.SOLVER.REC_LR_FACTOR != 1.0:
             params = scale_lr_of(params, recognizer, cfg.SOLVER.REC_LR_FACTOR)
         selector = getattr(model, "selector", None)
@@ -249,7 +251,8 @@ def load_selector_start(cfg, model: torch.nn.Module) -> None:
     """Load ``MODEL.DLD.DRS.WEIGHTS`` (if set) into a DLD student's selector, as a new run
     starts."""
     weights = cfg.MODEL.DLD.DRS.WEIGHTS
-    if weights and getattr(model, "selector", None) is not None:
+    if weights and isinstance(model, DLDSpotter) and not isinstance(model.selector,
+                                                                   FixedResolution):
         load_strict(model.selector, weights,
                     "MODEL.DLD.DRS.WEIGHTS is a selector of this config's DRS shape, "
                     "written by tools/train_selector.py")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import operator
 import os
 from collections.abc import Callable, Sequence
 
@@ -29,11 +30,14 @@ def parse_model_specs(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
 def time_stages(model: nn.Module, seconds: dict[str, float],
                 stages: Sequence[tuple[str, str, str]]) -> None:
     """Wrap each ``(stage, path, attribute)`` of ``stages`` whose object ``model`` has
-    (``path``: a submodule's name, ``""`` for ``model`` itself) so that its calls add their
-    wall time, CUDA synchronised, to ``seconds[stage]``."""
+    (``path``: dotted attribute names from ``model``, ``""`` for ``model`` itself) so that its
+    calls add their wall time, CUDA synchronised, to ``seconds[stage]``."""
     cuda = next(model.parameters()).device.type == "cuda"
     for stage, path, attr in stages:
-        owner = getattr(model, path, None) if path else model
+        try:
+            owner = operator.attrgetter(path)(model) if path else model
+        except AttributeError:
+            owner = None
         if owner is None or not hasattr(owner, attr):
             continue
         inner: Callable = getattr(owner, attr)

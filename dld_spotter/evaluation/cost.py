@@ -26,6 +26,7 @@ from torch import nn
 
 from ..modeling.dld import DLDSpotter
 from ..modeling.modes import eval_mode
+from ..modeling.selector import FixedResolution
 
 __all__ = ["count_flops", "evaluate_cost", "measure_scale_flops", "measure_selector_flops",
            "measure_speed", "module_flops", "scale_histogram", "time_every_image"]
@@ -52,7 +53,7 @@ def module_flops(module: nn.Module, args: tuple) -> float:
 def measure_selector_flops(model: DLDSpotter, inputs: Sequence[dict]) -> float:
     """Average forward FLOPs of ``model``'s selector on the thumbnails of ``inputs`` (its
     cost on top of the spotter's at the chosen scale; 0 without a selector)."""
-    if model.selector is None or not inputs:
+    if isinstance(model.selector, FixedResolution) or not inputs:
         return 0.0
     flops = []
     with eval_mode(model):

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from detectron2.structures import Instances, PolygonMasks
 from torch import nn
 
+from ..modeling.dld import DLDSpotter
 from ..modeling.modes import eval_mode
-from ..modeling.rescale import resize_image_list, scale_instances
+from ..modeling.rescale import scale_instances
 from .recognition import annotation_boxes, care_annotations
 
 __all__ = ["gt_rois", "word_features", "feature_distances"]
@@ -43,14 +44,15 @@ def word_features(model: nn.Module, batch: list[dict], rois: list[Instances],
                   scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``model``'s ``F_roi`` ``(N, C*Hr*Wr)`` and ``F_con`` ``(N, L*E)`` of ``rois`` (in
     input coordinates) with the inputs resized by ``scale``."""
-    with eval_mode(model):
-        images = model.preprocess_image(batch)
-        small, factors = resize_image_list(images, [scale] * len(batch), model.backbone)
-        scaled = [scale_instances(r.to(model.device), size, f)
+    spotter = model.spotter if isinstance(model, DLDSpotter) else model
+    with eval_mode(spotter):
+        images = spotter.preprocess_image(batch)
+        small, factors = spotter.rescale(images, [scale] * len(batch))
+        scaled = [scale_instances(r.to(spotter.device), size, f)
                   for r, size, f in zip(rois, small.image_sizes, factors)]
-        features = model.backbone(small.tensor)
-        roi = model.roi_heads.masked_roi_features(features, scaled)
-        con = model.roi_heads.recognizer.encode(roi)
+        features = spotter.extract_features(small.tensor)
+        roi = spotter.recognition_features(features, scaled)
+        con = spotter.text_recognizer.encode(roi)
     return roi.flatten(1), con.flatten(1)
 
 

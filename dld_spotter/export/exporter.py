@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from detectron2.config import CfgNode
 from detectron2.export.torchscript_patch import patch_builtin_len
+from detectron2.modeling.proposal_generator import RPN
 from torch import nn
 
 from ..data.transforms import build_text_test_augmentation
@@ -22,6 +23,7 @@ from ..engine.predictor import to_bgr_uint8
 from ..files import atomic_write
 from ..modeling import DLDSpotter, TextSpotter
 from ..modeling.recognizer import AttentionRecognizer
+from ..modeling.selector import FixedResolution
 from .graphs import (
     DECODER_START,
     DECODER_STEP,
@@ -60,12 +62,19 @@ def _part(name: str) -> Iterator[None]:
         raise ExportError(f"{name}: {type(e).__name__}: {e}") from e
 
 
+def base_spotter(model: nn.Module) -> nn.Module:
+    """The spotter of ``model``: itself, or the one a :class:`DLDSpotter` wraps."""
+    return model.spotter if isinstance(model, DLDSpotter) else model
+
+
 def check_exportable(model: nn.Module) -> None:
     """Raise :class:`ExportError` naming the part of ``model`` that has no exported form."""
-    if not isinstance(model, TextSpotter):
-        raise ExportError(f"model: {type(model).__name__} is not exported; export handles "
-                          "TextSpotter and DLDSpotter (MODEL.META_ARCHITECTURE)")
-    heads = model.roi_heads
+    spotter = base_spotter(model)
+    if not isinstance(spotter, TextSpotter) or not isinstance(spotter.proposal_generator, RPN):
+        raise ExportError(f"model: {type(spotter).__name__} is not exported; export handles "
+                          "TextSpotter (Mask R-CNN) and DLDSpotter around it "
+                          "(MODEL.META_ARCHITECTURE, MODEL.DLD.BASE_ARCHITECTURE)")
+    heads = spotter.roi_heads
     if len(heads.rec_in_features) != 1:
         raise ExportError(
             f"detector: recognition RoIs pooled from several levels {heads.rec_in_features} "
@@ -123,13 +132,14 @@ def export_model(model: nn.Module, cfg: CfgNode, output_dir: str,
     with torch.no_grad():
         images = model.preprocess_image([model_input(cfg, sample)])
         graphs = []
-        if isinstance(model, DLDSpotter) and model.selector is not None:
+        spotter = base_spotter(model)
+        if isinstance(model, DLDSpotter) and not isinstance(model.selector, FixedResolution):
             thumbnails = model.selector.thumbnails(images.tensor, images.image_sizes)
             graphs.append(("selector", SELECTOR, SelectorGraph(model.selector), (thumbnails,),
                            ["thumbnails"], ["log_probs"]))
         if isinstance(model, DLDSpotter):
-            images, _ = model.resize_images(images, model.select_scales(images))
-        detector = DetectorGraph(model)
+            images, _ = spotter.rescale(images, model.select_scales(images))
+        detector = DetectorGraph(spotter)
         detector_args = (images.tensor, torch.tensor(images.image_sizes[0]))
         with _part("detector"):
             detections = detector(*detector_args)
@@ -138,12 +148,12 @@ def export_model(model: nn.Module, cfg: CfgNode, output_dir: str,
                 f"detector: the model finds {len(detections[0])} word(s) in the sample image; "
                 "tracing needs at least 2 to record the steps that run per detection: give a "
                 "sample image in which it finds several words")
-        decoder = model.roi_heads.recognizer.decoder
-        enc = model.roi_heads.recognizer.encode(detections[4])
+        decoder = spotter.text_recognizer.decoder
+        enc = spotter.text_recognizer.encode(detections[4])
         state, keys = decoder.start(enc)
         prev = torch.full((len(enc),), decoder.bos, dtype=torch.long)
         graphs += [  # the small graphs first: their errors come fast
-            ("recognizer encoder", ENCODER, EncoderGraph(model.roi_heads.recognizer),
+            ("recognizer encoder", ENCODER, EncoderGraph(spotter.text_recognizer),
              (detections[4],), ["rec_features"], ["enc"]),
             ("decoder start", DECODER_START, DecoderStartGraph(decoder), (enc,), ["enc"],
              ["state", "keys"]),
@@ -223,15 +233,17 @@ def _write_folder(model: nn.Module, cfg: CfgNode, output_dir: str,
         f.write(cfg.dump())
     manifest = {
         "graphs": {part: os.path.basename(p) for part, p in paths.items()},
-        "size_divisibility": model.backbone.size_divisibility,
-        "padding_constraints": model.backbone.padding_constraints,
+        "size_divisibility": base_spotter(model).backbone.size_divisibility,
+        "padding_constraints": base_spotter(model).backbone.padding_constraints,
         "opset": OPSET,
         "torch": torch.__version__,
         "weights": cfg.MODEL.WEIGHTS,
     }
     if isinstance(model, DLDSpotter):
         selector = model.selector
-        manifest["resolution"] = {"scales": list(model.scales), "fixed_scale": model.fixed_scale,
-                                  "thumbnail_size": selector.thumbnail_size if selector else 0}
+        fixed = isinstance(selector, FixedResolution)
+        manifest["resolution"] = {"scales": list(model.scales),
+                                  "fixed_scale": selector.scale if fixed else 0.0,
+                                  "thumbnail_size": 0 if fixed else selector.thumbnail_size}
     with atomic_write(os.path.join(output_dir, MANIFEST)) as f:
         json.dump(manifest, f, indent=1)

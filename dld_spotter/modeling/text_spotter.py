@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from detectron2.config import configurable
+from detectron2.layers import ShapeSpec
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import ImageList, Instances
 from torch import nn
@@ -26,7 +27,8 @@ class TextSpotter(GeneralizedRCNN):
     **Distillation interface.** What a wrapper such as ``DLDSpotter`` may call, so that it
     needs no knowledge of the spotter's parts: :meth:`rescale`, :meth:`extract_features`,
     :meth:`detection_losses`, :meth:`detect`, :meth:`gt_recognition_rois`,
-    :meth:`recognition_features`, :attr:`recognition_levels`, :attr:`text_recognizer`
+    :meth:`recognition_features`, :attr:`recognition_levels`, :attr:`feature_shapes`,
+    :attr:`text_recognizer`
     (``encode``, ``logits``, ``teacher_forced``, ``beam_search``, ``sequence_logits``) and
     :meth:`check_distillable_from`. A subclass with other parts keeps these signatures.
     """
@@ -82,6 +84,11 @@ class TextSpotter(GeneralizedRCNN):
     def recognition_levels(self) -> List[str]:
         """The feature levels that :meth:`recognition_features` reads."""
         return list(self.roi_heads.rec_in_features)
+
+    @property
+    def feature_shapes(self) -> Dict[str, ShapeSpec]:
+        """The shape of each level of :meth:`extract_features`."""
+        return self.backbone.output_shape()
 
     @property
     def text_recognizer(self) -> nn.Module:
