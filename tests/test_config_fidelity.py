@@ -44,6 +44,7 @@ for d in DATASETS:
 ABL = "dld/totaltext/ablations"
 SKD = "MODEL.DLD.SKD."
 SKD_ONLY = "dld/totaltext/skd_only.yaml"
+DISTILLERS = "MODEL.DLD.DISTILLERS"
 REFERENCES.update({
     **{f"{ABL}/scales_{s}.yaml": ("dld/totaltext/dld_gamma0.1.yaml", {"MODEL.DLD.SCALES"})
        for s in ("0.5-0.3", "0.8-0.6")},
@@ -54,14 +55,14 @@ REFERENCES.update({
     f"{ABL}/skd_con.yaml": (SKD_ONLY, {SKD + "ROI_WEIGHT", SKD + "SEQ_WEIGHT"}),
     f"{ABL}/skd_seq.yaml": (SKD_ONLY, {SKD + "ROI_WEIGHT", SKD + "CON_WEIGHT"}),
     f"{ABL}/skd_none.yaml": ("dld/totaltext/vanilla_L.yaml", set()),
-    f"{ABL}/skd_logits.yaml": (SKD_ONLY, {SKD + "SEQ_WEIGHT", SKD + "LOGITS_WEIGHT"}),
+    f"{ABL}/skd_logits.yaml": (SKD_ONLY, {DISTILLERS, SKD + "SEQ_WEIGHT", SKD + "LOGITS_WEIGHT"}),
     # Table 3: the other distillation methods, in SKD-only's setting.
-    f"{ABL}/kd_bhunia.yaml": (SKD_ONLY, {SKD + k for k in (
+    f"{ABL}/kd_bhunia.yaml": (SKD_ONLY, {DISTILLERS} | {SKD + k for k in (
         "ROI_WEIGHT", "CON_WEIGHT", "SEQ_WEIGHT", "LOGITS_WEIGHT", "HINT_WEIGHT",
         "ATTENTION_WEIGHT", "AFFINITY_WEIGHT")}),
-    f"{ABL}/kd_qi.yaml": (SKD_ONLY, {SKD + k for k in (
+    f"{ABL}/kd_qi.yaml": (SKD_ONLY, {DISTILLERS} | {SKD + k for k in (
         "ROI_WEIGHT", "CON_WEIGHT", "SEQ_WEIGHT", "DET_FEATURE_WEIGHT")}),
-    f"{ABL}/skd_qi.yaml": (SKD_ONLY, {SKD + "DET_FEATURE_WEIGHT"}),
+    f"{ABL}/skd_qi.yaml": (SKD_ONLY, {DISTILLERS, SKD + "DET_FEATURE_WEIGHT"}),
     # Table 4: the RoI size only (the student also starts from, and distils, that teacher).
     f"{ABL}/teacher_roi16x64.yaml": ("teacher/totaltext_R50_FPN.yaml",
                                      {"MODEL.REC_HEAD.POOLER_RESOLUTION"}),
@@ -170,3 +171,27 @@ def test_the_papers_pipeline_teacher_and_student_share_the_mix_and_test_at_each_
             assert min(resize.get_output_shape(h, w, resize.short_edge_length[0],
                                                resize.max_size)) == s, (d, h, w)
     assert all(list(load(n).MODEL.REC_HEAD.IN_FEATURES) == ["p2"] for n in PIPELINE)
+
+
+@pytest.mark.parametrize("name", [n for n in PAPER_FILES if n.startswith("dld/")]
+                         + sorted(os.path.relpath(p, CONFIGS) for p in
+                                  glob.glob(os.path.join(CONFIGS, "synth", "dld_*.yaml"))))
+def test_every_dld_config_builds_its_selector_and_distillers(name):
+    """Each DLD config's resolution part and the distillers that its loss weights switch on
+    (without building its spotter: the shapes of an FPN of p2-p6)."""
+    from detectron2.layers import ShapeSpec
+
+    from dld_spotter.distill.distillers import build_distillers
+    from dld_spotter.modeling.selector import FixedResolution, build_resolution_selector
+
+    cfg = load_config(os.path.join(CONFIGS, name))
+    selector = build_resolution_selector(cfg)
+    assert isinstance(selector, FixedResolution) == (cfg.MODEL.DLD.FIXED_SCALE > 0)
+    shapes = {f"p{k}": ShapeSpec(channels=cfg.MODEL.FPN.OUT_CHANNELS, stride=2**k)
+              for k in range(2, 7)}
+    distillers = build_distillers(cfg, shapes)
+    assert set(distillers) <= set(cfg.MODEL.DLD.DISTILLERS)
+    on = {k for d in distillers.values() for k in d.weights}
+    skd, named = cfg.MODEL.DLD.SKD, cfg.MODEL.DLD.DISTILLERS
+    assert ("loss_seq" in on) == (skd.LOSS_WEIGHT * skd.SEQ_WEIGHT > 0 and "SKD" in named)
+    assert ("loss_det_feature" in on) == (skd.LOSS_WEIGHT * skd.DET_FEATURE_WEIGHT > 0)
