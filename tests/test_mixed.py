@@ -10,6 +10,7 @@ from testing import FIXTURES
 
 from dld_spotter.config import load_config
 from dld_spotter.data import MixedTrainingSampler, build_mixed_train_loader, register_text_dataset
+from dld_spotter.data import build as build_module
 from dld_spotter.data import mixed as mixed_module
 from dld_spotter.data.convert import convert
 from dld_spotter.data.mapper import TextDatasetMapper
@@ -108,9 +109,9 @@ def test_ratios_must_match_the_train_sets(two_sets):
 
 def test_trainer_uses_the_mixed_loader_only_with_ratios(two_sets, monkeypatch):
     calls = []
-    monkeypatch.setattr(trainer_module, "build_mixed_train_loader",
+    monkeypatch.setattr(build_module, "build_mixed_train_loader",
                         lambda cfg, mapper, **kwargs: calls.append("mixed"))
-    monkeypatch.setattr(trainer_module, "build_detection_train_loader",
+    monkeypatch.setattr(build_module, "build_detection_train_loader",
                         lambda cfg, mapper, **kwargs: calls.append("concat"))
     trainer_module.TextSpotterTrainer.build_train_loader(_cfg(two_sets, (1.0, 1.0)))
     trainer_module.TextSpotterTrainer.build_train_loader(_cfg(two_sets, ()))

@@ -15,7 +15,7 @@ def test_training_on_unreadable_words_fails_before_training(synth_dataset, tmp_p
                                          "MODEL.TEXT.CHARSET '#%'"):
         TextSpotterTrainer.build_train_loader(cfg)
     cfg.MODEL.TEXT.CHARSET = "abcdefghijklmnopqrstuvwxyz"  # lower case only: some words
-    with logged("dld_spotter.engine.trainer") as records:
+    with logged("dld_spotter.data.build") as records:
         TextSpotterTrainer.build_train_loader(cfg)
     readable, total = map(int, re.search(r"(\d+) of (\d+) words readable",
                                          messages(records)).groups())

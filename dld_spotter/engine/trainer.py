@@ -6,15 +6,9 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from typing import Iterator, Sequence
+from typing import Sequence
 
-import numpy as np
 import torch
-from detectron2.data import (
-    build_detection_test_loader,
-    build_detection_train_loader,
-    get_detection_dataset_dicts,
-)
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
@@ -22,25 +16,13 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 
-from ..charset import build_charset
 from ..checkpoint import TextCheckpointer, load_strict
-from ..data.datasets import builtin_root
-from ..data.mapper import TextDatasetMapper
-from ..data.mixed import build_mixed_train_loader
-from ..data.real_crops import FolderCropStream, MixedCropStream, WordCrop, load_word_crops
-from ..data.stream import (
-    STREAM_DATASET,
-    RenderedCropStream,
-    SynthSceneStream,
-    WordCropStream,
-    first_crops,
-)
-from ..data.synth import (
-    REAL_DEGRADATIONS,
-    SynthConfig,
-    background_files,
-    find_fonts,
-    sample_word,
+from ..data.build import (
+    StreamLoader,
+    build_text_test_loader,
+    build_text_train_loader,
+    heldout_real_crops,
+    heldout_stream_crops,
 )
 from ..evaluation import TextSpottingEvaluator, model_metrics, report_table
 from ..files import lock_output_dir
@@ -52,17 +34,6 @@ from .hooks import SaveOnInterruptHook, ScaleFlopsHook, build_dld_hooks
 from .signals import sigterm_raises
 
 logger = logging.getLogger(__name__)
-
-
-class StreamLoader:
-    """The data loader of a synthetic stream, with the stream: a resumed training sets the
-    stream's ``start_iter`` before the first batch, when the loader's workers copy it."""
-
-    def __init__(self, stream: torch.utils.data.IterableDataset, loader):
-        self.stream, self.loader = stream, loader
-
-    def __iter__(self) -> Iterator[list]:
-        return iter(self.loader)
 
 
 def unwrap_ddp(model: torch.nn.Module) -> torch.nn.Module:
@@ -142,42 +113,13 @@ class TextSpotterTrainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        """Concatenated ``DATASETS.TRAIN``, or mixed in ``DATASETS.TRAIN_RATIOS`` if given, or
-        the synthetic stream (``("synth_stream",)``), as scenes or as word crops
-        (``INPUT.WORD_CROPS``)."""
-        mapper = TextDatasetMapper(cfg, is_train=True)
-        if tuple(cfg.DATASETS.TRAIN) == (STREAM_DATASET,):
-            rng, random_strings = np.random.default_rng(0), SynthConfig().random_string_prob
-            check_readable_words(cfg, f"{STREAM_DATASET} (a sample of its words)",
-                                 [sample_word(rng, random_strings) for _ in range(256)])
-            stream = stream_dataset(cfg, mapper, "train", cfg.INPUT.WORD_CROPS.ENABLED)
-            return StreamLoader(stream, build_detection_train_loader(
-                dataset=stream,
-                mapper=None if cfg.INPUT.WORD_CROPS.ENABLED else mapper,
-                total_batch_size=cfg.SOLVER.IMS_PER_BATCH,
-                aspect_ratio_grouping=not cfg.INPUT.WORD_CROPS.ENABLED,
-                num_workers=cfg.DATALOADER.NUM_WORKERS,
-            ))
-        if STREAM_DATASET in cfg.DATASETS.TRAIN:
-            raise ValueError(f"DATASETS.TRAIN: {STREAM_DATASET!r} cannot be mixed with other "
-                             f"sets, got {tuple(cfg.DATASETS.TRAIN)}")
-        if cfg.INPUT.WORD_CROPS.ENABLED:
-            raise ValueError("INPUT.WORD_CROPS needs DATASETS.TRAIN ('synth_stream',)")
-        filter_empty = cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
-        per_set = [get_detection_dataset_dicts(name, filter_empty=filter_empty)
-                   for name in cfg.DATASETS.TRAIN]
-        dicts = [d for set_dicts in per_set for d in set_dicts]
-        check_readable_words(cfg, f"DATASETS.TRAIN {tuple(cfg.DATASETS.TRAIN)}",
-                             [a["text"] for d in dicts for a in d["annotations"]
-                              if not a.get("ignore", 0)])
-        if cfg.DATASETS.TRAIN_RATIOS:
-            return build_mixed_train_loader(cfg, mapper, datasets=per_set)
-        return build_detection_train_loader(cfg, mapper=mapper, dataset=dicts)
+        """:func:`~dld_spotter.data.build.build_text_train_loader`."""
+        return build_text_train_loader(cfg)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name: str):
-        mapper = TextDatasetMapper(cfg, is_train=False, dataset_name=dataset_name)
-        return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
+        """:func:`~dld_spotter.data.build.build_text_test_loader`."""
+        return build_text_test_loader(cfg, dataset_name)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name: str, output_folder: str | None = None):
@@ -273,26 +215,6 @@ def build_training_model(cfg) -> torch.nn.Module:
     return model
 
 
-def check_readable_words(cfg, source: str, texts: Sequence[str]) -> None:
-    """Fail before training if no word of ``texts`` (the training words of ``source``) can be
-    read with the charset of ``MODEL.TEXT``: recognition would learn nothing (``loss_rec`` 0).
-    Otherwise log how many can; the others train detection only."""
-    charset = build_charset(cfg)
-    readable = sum(charset.encode(t) is not None for t in texts)
-    text = cfg.MODEL.TEXT
-    described = (f"MODEL.TEXT.CHARSET_FILE {text.CHARSET_FILE!r}" if text.CHARSET_FILE else
-                 f"MODEL.TEXT.CHARSET {text.CHARSET!r}" + (" (printable ASCII)" if not
-                                                           text.CHARSET else ""))
-    described += f", MAX_LENGTH {text.MAX_LENGTH}, CASE_SENSITIVE {text.CASE_SENSITIVE}"
-    if not readable and cfg.MODEL.REC_HEAD.LOSS_WEIGHT > 0:
-        examples = ", ".join(repr(t) for t in texts[:5]) or "none: every instance is don't-care"
-        raise ValueError(f"{source}: none of its {len(texts)} words can be read with "
-                         f"{described} (e.g. {examples}); recognition would train on nothing. "
-                         "Set MODEL.TEXT.CHARSET or CHARSET_FILE to the data's characters")
-    logger.info(f"{source}: {readable} of {len(texts)} words readable with {described}; the "
-                "others train detection only")
-
-
 def scale_lr_of(groups: list[dict], module: torch.nn.Module, factor: float) -> list[dict]:
     """Optimizer parameter ``groups`` with the parameters of ``module`` split off into
     groups of ``factor`` times the learning rate."""
@@ -308,67 +230,6 @@ def scale_lr_of(groups: list[dict], module: torch.nn.Module, factor: float) -> l
     return out
 
 
-def stream_dataset(cfg, mapper: TextDatasetMapper, tag: str,
-                   word_crops: bool) -> torch.utils.data.IterableDataset:
-    """The synthetic stream ``tag`` of ``DATASETS.STREAM_SEED``: scenes (to be mapped), or
-    word crops of ``INPUT.WORD_CROPS.SIZE`` from ``INPUT.WORD_CROPS.SOURCE``."""
-    source = cfg.INPUT.WORD_CROPS.SOURCE
-    if source not in ("scenes", "rendered"):
-        raise ValueError(f"INPUT.WORD_CROPS.SOURCE must be 'scenes' or 'rendered', got {source!r}")
-    if word_crops and source == "rendered":
-        return RenderedCropStream(cfg.DATASETS.STREAM_SEED, tag, build_charset(cfg),
-                                  tuple(cfg.INPUT.WORD_CROPS.SIZE), cfg.INPUT.FORMAT)
-    synth = cfg.DATASETS.STREAM_SYNTH
-    extra = dict(REAL_DEGRADATIONS) if synth.DEGRADE else {}
-    if synth.BACKGROUND_DIRS:
-        extra.update(background_dirs=_under_root(synth.BACKGROUND_DIRS),
-                     photo_background_prob=synth.PHOTO_BACKGROUND_PROB)
-    synth_cfg = SynthConfig(min_words=synth.MIN_WORDS, max_words=synth.MAX_WORDS,
-                            small_text_prob=synth.SMALL_TEXT_PROB,
-                            large_text_prob=synth.LARGE_TEXT_PROB,
-                            max_rotation=synth.MAX_ROTATION,
-                            perspective_prob=synth.PERSPECTIVE_PROB, curved_prob=synth.CURVED_PROB,
-                            **extra)
-    if synth_cfg.background_dirs:
-        files = background_files(synth_cfg.background_dirs)  # checked once, here
-        logger.info(f"Synthetic scenes: {synth_cfg.photo_background_prob:.0%} on "
-                    f"{len(files)} photographs of {', '.join(synth_cfg.background_dirs)}")
-    scenes = SynthSceneStream(cfg.DATASETS.STREAM_SEED, tag, cfg.INPUT.FORMAT, synth_cfg,
-                              find_fonts(_under_root(synth.FONT_DIRS)))
-    if not word_crops:
-        return scenes
-    crops = WordCropStream(scenes, mapper, tuple(cfg.INPUT.WORD_CROPS.SIZE),
-                           cfg.MODEL.REC_HEAD.MIN_TRAIN_HEIGHT)
-    if tag != "train" or not cfg.INPUT.WORD_CROPS.REAL_FOLDERS:
-        return crops
-    real = FolderCropStream(real_word_crops(cfg, "train"), cfg.DATASETS.STREAM_SEED, tag,
-                            build_charset(cfg), tuple(cfg.INPUT.WORD_CROPS.SIZE),
-                            cfg.INPUT.FORMAT)
-    ratio = cfg.INPUT.WORD_CROPS.REAL_RATIO
-    logger.info(f"Word crops: {len(real.crops)} real ({real.num_skipped} unreadable left out) "
-                f"drawn {ratio:.0%} of the time, synthetic {1 - ratio:.0%}")
-    return MixedCropStream([crops, real], [1 - ratio, ratio], cfg.DATASETS.STREAM_SEED)
-
-
-def _under_root(folders: Sequence[str]) -> tuple[str, ...]:
-    """``folders`` relative to ``$DLD_DATASETS`` unless absolute."""
-    return tuple(os.path.join(builtin_root(), f) for f in folders)
-
-
-def real_word_crops(cfg, split: str) -> list[WordCrop]:
-    """The crops of ``INPUT.WORD_CROPS.REAL_FOLDERS`` for ``split``: ``"train"`` all but the
-    last ``REAL_HELDOUT`` of each folder, ``"heldout"`` those."""
-    held = cfg.INPUT.WORD_CROPS.REAL_HELDOUT
-    out = []
-    for folder in cfg.INPUT.WORD_CROPS.REAL_FOLDERS:
-        crops = load_word_crops(_under_root([folder])[0])
-        if held >= len(crops):
-            raise ValueError(f"INPUT.WORD_CROPS.REAL_HELDOUT {held} holds out all of the "
-                             f"{len(crops)} crops of {folder}")
-        out += crops[:len(crops) - held] if split == "train" else crops[len(crops) - held:]
-    return out
-
-
 def _accuracy(model: RecognitionPretrainer, crops: Sequence[dict], batch_size: int) -> tuple:
     """(accuracy %, number of words, first (truth, reading) pairs) of greedy readings."""
     with eval_mode(model):
@@ -379,22 +240,16 @@ def _accuracy(model: RecognitionPretrainer, crops: Sequence[dict], batch_size: i
 
 
 def heldout_crop_accuracy(cfg, model: RecognitionPretrainer, batch_size: int = 50) -> dict:
-    """Greedy word accuracy (%, the charset's case rule) of ``model`` on the first
-    ``TEST.TEXT.HELDOUT_CROPS`` crops of the held-out stream, training augmentation included
-    (the crops the spotter's recognizer meets in training), and on the held-out real crops
-    (``INPUT.WORD_CROPS.REAL_HELDOUT``, placed as in training with a fixed seed)."""
-    stream = stream_dataset(cfg, TextDatasetMapper(cfg, is_train=True), "heldout", True)
-    acc, num, pairs = _accuracy(model, first_crops(stream, cfg.TEST.TEXT.HELDOUT_CROPS),
-                                batch_size)
+    """Greedy word accuracy (%, the charset's case rule) of ``model`` on the held-out word
+    crops of the stream (:func:`~dld_spotter.data.build.heldout_stream_crops`) and, when the
+    config holds real crops out, on those
+    (:func:`~dld_spotter.data.build.heldout_real_crops`)."""
+    acc, num, pairs = _accuracy(model, heldout_stream_crops(cfg), batch_size)
     result = {"word_accuracy": acc, "num_words": num}
     logger.info(f"Held-out word crops: {acc:.1f} % of {num} read; e.g. "
                 + ", ".join(f"{t!r}->{r!r}" for t, r in pairs))
-    if cfg.INPUT.WORD_CROPS.REAL_FOLDERS and cfg.INPUT.WORD_CROPS.REAL_HELDOUT:
-        real = FolderCropStream(real_word_crops(cfg, "heldout"), cfg.DATASETS.STREAM_SEED,
-                                "heldout", build_charset(cfg), tuple(cfg.INPUT.WORD_CROPS.SIZE),
-                                cfg.INPUT.FORMAT)
-        rng = np.random.default_rng(cfg.DATASETS.STREAM_SEED)
-        crops = [real.sample(i, rng) for i in range(len(real.crops))]
+    crops = heldout_real_crops(cfg)
+    if crops is not None:
         acc, num, pairs = _accuracy(model, crops, batch_size)
         result.update(real_word_accuracy=acc, real_num_words=num)
         logger.info(f"Held-out real word crops: {acc:.1f} % of {num} read; e.g. "
