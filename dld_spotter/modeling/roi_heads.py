@@ -1,7 +1,10 @@
-"""``TextROIHeads``: Mask R-CNN's box and mask heads plus the recognition branch (§3.2)."""
+"""RoI heads that read text: :class:`RecognitionBranch` (the recognition branch of §3.2: RoI
+pooling, RoI-Masking, recognizer), :class:`TextROIHeads` (Mask R-CNN's box and mask heads plus
+the branch) and :class:`TextRecognitionHeads` (the branch alone, reading the instances of
+another detector, e.g. ``TextSegmentationHead``)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -36,22 +39,18 @@ def contained_detections(boxes: Boxes, scores: torch.Tensor, thresh: float) -> t
     return ((inside > thresh) & higher).any(dim=1)
 
 
-@ROI_HEADS_REGISTRY.register()
-class TextROIHeads(StandardROIHeads):
-    """Standard box + mask heads, and a recognizer on RoI-Masked features.
+class RecognitionBranch:
+    """The recognition branch of RoI heads that read text (a mixin of ``nn.Module`` heads).
 
-    RoI-Masking: features pooled to ``(Hr, Wr)`` from the FPN are multiplied by the instance
-    mask resized to ``(Hr, Wr)``: the ground-truth mask in training, the predicted mask
-    probability at inference. Training RoIs for recognition are the ground-truth boxes
-    plus foreground proposals that overlap their ground truth well; don't-care instances
-    (all-IGNORE ``gt_texts``) and words lower than ``rec_min_height`` input pixels
-    (``gt_text_heights``) never train recognition: they train detection only. At inference,
-    detections more than ``containment_thresh`` inside a higher-scoring one are dropped after
-    box NMS (:func:`contained_detections`).
+    RoI-Masking: features pooled to ``(Hr, Wr)`` from the levels ``rec_in_features`` are
+    multiplied by the instance mask resized to ``(Hr, Wr)``: the ground-truth mask in training,
+    the predicted mask probability at inference. Don't-care instances (all-IGNORE ``gt_texts``)
+    and words lower than ``rec_min_height`` input pixels (``gt_text_heights``) never train
+    recognition. A subclass calls :meth:`_init_recognition` in its ``__init__`` with the
+    arguments of :meth:`_init_rec_head`.
     """
 
-    @configurable
-    def __init__(
+    def _init_recognition(
         self,
         *,
         rec_in_features: List[str],
@@ -60,37 +59,22 @@ class TextROIHeads(StandardROIHeads):
         charset: Charset,
         rec_masking: bool = True,
         rec_loss_weight: float = 1.0,
-        rec_proposals_per_image: int = 16,
-        rec_proposal_iou: float = 0.7,
         rec_max_rois_per_image: int = 64,
         rec_min_height: float = 0.0,
-        containment_thresh: float = 1.0,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if not self.mask_on:
-            raise ValueError("TextROIHeads needs the mask head: set MODEL.MASK_ON=True")
+    ) -> None:
         self.rec_in_features = rec_in_features
         self.rec_pooler = rec_pooler
         self.recognizer = recognizer
         self.charset = charset
         self.rec_masking = rec_masking
         self.rec_loss_weight = rec_loss_weight
-        self.rec_proposals_per_image = rec_proposals_per_image
-        self.rec_proposal_iou = rec_proposal_iou
         self.rec_max_rois_per_image = rec_max_rois_per_image
         self.rec_min_height = rec_min_height
-        self.containment_thresh = containment_thresh
 
     @classmethod
-    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
-        ret = super().from_config(cfg, input_shape)
-        ret.update(cls._init_rec_head(cfg, input_shape))
-        ret["containment_thresh"] = cfg.MODEL.ROI_HEADS.CONTAINMENT_THRESH_TEST
-        return ret
-
-    @classmethod
-    def _init_rec_head(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+    def _init_rec_head(cls, cfg, input_shape: Dict[str, ShapeSpec]) -> Dict[str, Any]:
+        """The arguments of :meth:`_init_recognition` from ``MODEL.REC_HEAD`` (the pooler
+        and the recognizer are built here, in this order)."""
         rec = cfg.MODEL.REC_HEAD
         in_features = list(rec.IN_FEATURES) or list(cfg.MODEL.ROI_HEADS.IN_FEATURES)
         channels = {input_shape[f].channels for f in in_features}
@@ -116,41 +100,9 @@ class TextROIHeads(StandardROIHeads):
             "charset": build_charset(cfg),
             "rec_masking": rec.MASKING,
             "rec_loss_weight": rec.LOSS_WEIGHT,
-            "rec_proposals_per_image": rec.PROPOSALS_PER_IMAGE,
-            "rec_proposal_iou": rec.PROPOSAL_IOU,
             "rec_max_rois_per_image": rec.MAX_TRAIN_ROIS_PER_IMAGE,
             "rec_min_height": rec.MIN_TRAIN_HEIGHT,
         }
-
-    def forward(
-        self,
-        images,
-        features: Dict[str, torch.Tensor],
-        proposals: List[Instances],
-        targets: Optional[List[Instances]] = None,
-    ) -> Tuple[List[Instances], Dict[str, torch.Tensor]]:
-        """``StandardROIHeads.forward``, plus ``loss_rec`` (and ``loss_ctc``) in training
-        (inference reads text in :meth:`forward_with_given_boxes`)."""
-        instances, losses = super().forward(images, features, proposals, targets)
-        if self.training:
-            rois = self.recognition_rois(instances, targets)
-            losses.update(self._forward_recognition(features, rois))
-        return instances, losses
-
-    def _forward_box(self, features: Dict[str, torch.Tensor], proposals: List[Instances]):
-        """``StandardROIHeads._forward_box``; at inference without contained detections."""
-        out = super()._forward_box(features, proposals)
-        if self.training:
-            return out
-        return [x[~contained_detections(x.pred_boxes, x.scores, self.containment_thresh)]
-                for x in out]
-
-    def forward_with_given_boxes(
-        self, features: Dict[str, torch.Tensor], instances: List[Instances]
-    ) -> List[Instances]:
-        """Masks, then texts, for the given ``pred_boxes``."""
-        instances = super().forward_with_given_boxes(features, instances)
-        return self._forward_recognition(features, instances)
 
     def readable(self, instances: Instances) -> torch.Tensor:
         """``(N,)`` bool: the ``gt_*`` instances that train recognition (care, legible)."""
@@ -171,26 +123,6 @@ class TextROIHeads(StandardROIHeads):
         for gts in targets:
             gts = gts[self.readable(gts)][: self.rec_max_rois_per_image]
             rois.append(self._as_rois(gts, gts.gt_boxes))
-        return rois
-
-    def recognition_rois(
-        self, proposals: List[Instances], targets: List[Instances]
-    ) -> List[Instances]:
-        """Per image: :meth:`gt_recognition_rois`, then up to ``rec_proposals_per_image``
-        random foreground ``proposals`` (labelled) of readable words with IoU >=
-        ``rec_proposal_iou`` to their ground truth; at most ``rec_max_rois_per_image``."""
-        rois = self.gt_recognition_rois(targets)
-        if self.rec_proposals_per_image <= 0:
-            return rois
-        foreground, _ = select_foreground_proposals(proposals, self.num_classes)
-        for i, fg in enumerate(foreground):
-            if not fg.has("gt_texts"):  # an image without ground truth
-                continue
-            iou = matched_pairwise_iou(fg.proposal_boxes, fg.gt_boxes)
-            fg = fg[(iou >= self.rec_proposal_iou) & self.readable(fg)]
-            fg = fg[torch.randperm(len(fg), device=iou.device)[: self.rec_proposals_per_image]]
-            rois[i] = Instances.cat([rois[i], self._as_rois(fg, fg.proposal_boxes)])
-            rois[i] = rois[i][: self.rec_max_rois_per_image]
         return rois
 
     def roi_masks(self, instances: List[Instances]) -> torch.Tensor:
@@ -241,3 +173,153 @@ class TextROIHeads(StandardROIHeads):
             x.text_scores = scores[start:end].to(x.pred_boxes.device)
             start = end
         return instances
+
+
+@ROI_HEADS_REGISTRY.register()
+class TextROIHeads(RecognitionBranch, StandardROIHeads):
+    """Standard box + mask heads, and a recognizer on RoI-Masked features
+    (:class:`RecognitionBranch`).
+
+    Training RoIs for recognition are the ground-truth boxes plus foreground proposals that
+    overlap their ground truth well; don't-care and too low words train detection only. At
+    inference,
+    detections more than ``containment_thresh`` inside a higher-scoring one are dropped after
+    box NMS (:func:`contained_detections`).
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        rec_in_features: List[str],
+        rec_pooler: Union[RectROIPooler, DeconvROIPooler],
+        recognizer: nn.Module,
+        charset: Charset,
+        rec_masking: bool = True,
+        rec_loss_weight: float = 1.0,
+        rec_proposals_per_image: int = 16,
+        rec_proposal_iou: float = 0.7,
+        rec_max_rois_per_image: int = 64,
+        rec_min_height: float = 0.0,
+        containment_thresh: float = 1.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not self.mask_on:
+            raise ValueError("TextROIHeads needs the mask head: set MODEL.MASK_ON=True")
+        self._init_recognition(
+            rec_in_features=rec_in_features, rec_pooler=rec_pooler, recognizer=recognizer,
+            charset=charset, rec_masking=rec_masking, rec_loss_weight=rec_loss_weight,
+            rec_max_rois_per_image=rec_max_rois_per_image, rec_min_height=rec_min_height)
+        self.rec_proposals_per_image = rec_proposals_per_image
+        self.rec_proposal_iou = rec_proposal_iou
+        self.containment_thresh = containment_thresh
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+        ret = super().from_config(cfg, input_shape)
+        ret.update(cls._init_rec_head(cfg, input_shape))
+        ret["rec_proposals_per_image"] = cfg.MODEL.REC_HEAD.PROPOSALS_PER_IMAGE
+        ret["rec_proposal_iou"] = cfg.MODEL.REC_HEAD.PROPOSAL_IOU
+        ret["containment_thresh"] = cfg.MODEL.ROI_HEADS.CONTAINMENT_THRESH_TEST
+        return ret
+
+    def forward(
+        self,
+        images,
+        features: Dict[str, torch.Tensor],
+        proposals: List[Instances],
+        targets: Optional[List[Instances]] = None,
+    ) -> Tuple[List[Instances], Dict[str, torch.Tensor]]:
+        """``StandardROIHeads.forward``, plus ``loss_rec`` (and ``loss_ctc``) in training
+        (inference reads text in :meth:`forward_with_given_boxes`)."""
+        instances, losses = super().forward(images, features, proposals, targets)
+        if self.training:
+            rois = self.recognition_rois(instances, targets)
+            losses.update(self._forward_recognition(features, rois))
+        return instances, losses
+
+    def _forward_box(self, features: Dict[str, torch.Tensor], proposals: List[Instances]):
+        """``StandardROIHeads._forward_box``; at inference without contained detections."""
+        out = super()._forward_box(features, proposals)
+        if self.training:
+            return out
+        return [x[~contained_detections(x.pred_boxes, x.scores, self.containment_thresh)]
+                for x in out]
+
+    def forward_with_given_boxes(
+        self, features: Dict[str, torch.Tensor], instances: List[Instances]
+    ) -> List[Instances]:
+        """Masks, then texts, for the given ``pred_boxes``."""
+        instances = super().forward_with_given_boxes(features, instances)
+        return self._forward_recognition(features, instances)
+
+    def recognition_rois(
+        self, proposals: List[Instances], targets: List[Instances]
+    ) -> List[Instances]:
+        """Per image: :meth:`gt_recognition_rois`, then up to ``rec_proposals_per_image``
+        random foreground ``proposals`` (labelled) of readable words with IoU >=
+        ``rec_proposal_iou`` to their ground truth; at most ``rec_max_rois_per_image``."""
+        rois = self.gt_recognition_rois(targets)
+        if self.rec_proposals_per_image <= 0:
+            return rois
+        foreground, _ = select_foreground_proposals(proposals, self.num_classes)
+        for i, fg in enumerate(foreground):
+            if not fg.has("gt_texts"):  # an image without ground truth
+                continue
+            iou = matched_pairwise_iou(fg.proposal_boxes, fg.gt_boxes)
+            fg = fg[(iou >= self.rec_proposal_iou) & self.readable(fg)]
+            fg = fg[torch.randperm(len(fg), device=iou.device)[: self.rec_proposals_per_image]]
+            rois[i] = Instances.cat([rois[i], self._as_rois(fg, fg.proposal_boxes)])
+            rois[i] = rois[i][: self.rec_max_rois_per_image]
+        return rois
+
+
+@ROI_HEADS_REGISTRY.register()
+class TextRecognitionHeads(RecognitionBranch, nn.Module):
+    """The recognition branch alone (:class:`RecognitionBranch`), for a detector that finds the
+    words itself (the ``proposal_generator``, e.g. ``TextSegmentationHead``): training reads the
+    readable ground-truth words (:meth:`gt_recognition_rois`), inference reads the detector's
+    ``Instances`` (``pred_boxes``, ``pred_masks`` ``(N, 1, M, M)`` in box coordinates).
+
+    Its parameters have the names of :class:`TextROIHeads`' branch (``rec_pooler.*``,
+    ``recognizer.*``), so that a ``TextSpotter`` checkpoint initialises it. Given boxes
+    (:meth:`forward_with_given_boxes`) come without a detector's masks: they are read with
+    all-ones masks, i.e. the whole box.
+    """
+
+    @configurable
+    def __init__(self, **kwargs):
+        """
+        Args:
+            kwargs: the arguments of :meth:`RecognitionBranch._init_recognition`.
+        """
+        super().__init__()
+        self._init_recognition(**kwargs)
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+        return cls._init_rec_head(cfg, input_shape)
+
+    def forward(
+        self,
+        images,
+        features: Dict[str, torch.Tensor],
+        proposals: List[Instances],
+        targets: Optional[List[Instances]] = None,
+    ) -> Tuple[List[Instances], Dict[str, torch.Tensor]]:
+        """Training: ``([], {"loss_rec": ...})`` on the ground truth ``targets``; inference:
+        ``proposals`` (the detector's words) with ``pred_texts`` and ``text_scores``, ``{}``."""
+        if self.training:
+            return [], self._forward_recognition(features, self.gt_recognition_rois(targets))
+        return self._forward_recognition(features, proposals), {}
+
+    def forward_with_given_boxes(
+        self, features: Dict[str, torch.Tensor], instances: List[Instances]
+    ) -> List[Instances]:
+        """Texts of the given ``pred_boxes``, each read in its whole box: ``pred_masks`` are
+        ones ``(N, 1, 1, 1)`` (the detector's masks are not computed for given boxes)."""
+        assert not self.training
+        for x in instances:
+            x.pred_masks = torch.ones(len(x), 1, 1, 1, device=x.pred_boxes.device)
+        return self._forward_recognition(features, instances)

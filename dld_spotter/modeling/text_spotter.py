@@ -12,7 +12,7 @@ from detectron2.structures import ImageList, Instances
 from torch import nn
 
 from .rescale import resize_image_list
-from .roi_heads import TextROIHeads
+from .roi_heads import RecognitionBranch
 
 
 @META_ARCH_REGISTRY.register()
@@ -36,9 +36,9 @@ class TextSpotter(GeneralizedRCNN):
     @configurable
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(self.roi_heads, TextROIHeads):
+        if not isinstance(self.roi_heads, RecognitionBranch):
             raise ValueError(
-                f"TextSpotter needs TextROIHeads (or a subclass), got "
+                f"TextSpotter needs RoI heads that read text (TextROIHeads or a subclass), got "
                 f"{type(self.roi_heads).__name__}: set MODEL.ROI_HEADS.NAME='TextROIHeads'"
             )
 
