@@ -78,6 +78,39 @@ def add_text_spotter_config(cfg: CN) -> None:
     # polygon, dld_spotter.data.stream.text_heights) train detection only; 0 = every word.
     _C.MODEL.REC_HEAD.MIN_TRAIN_HEIGHT = 0.0
 
+    # --- Segmentation detector (META_ARCHITECTURE "SegTextSpotter", DB-style) ----------------
+    # MODEL.PROPOSAL_GENERATOR.NAME "TextSegmentationHead": a probability map P and a threshold
+    # map T at input resolution from the FPN levels IN_FEATURES (upsampled to the finest and
+    # concatenated, CONV_DIM channels in all; the finest level's stride must be a power of 2).
+    _C.MODEL.SEG_HEAD = CN()
+    _C.MODEL.SEG_HEAD.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+    _C.MODEL.SEG_HEAD.CONV_DIM = 64  # divisible by 4 and by len(IN_FEATURES)
+    _C.MODEL.SEG_HEAD.NORM = "BN"
+    # P's targets are the words shrunk by D = A (1 - r^2) / L (A area, L perimeter, r this);
+    # T's are 1 - distance to the word's border / D in the band of width D around it, scaled
+    # to THRESH_RANGE.
+    _C.MODEL.SEG_HEAD.SHRINK_RATIO = 0.4
+    _C.MODEL.SEG_HEAD.THRESH_RANGE = (0.3, 0.7)
+    # Training: the approximate binary map B = sigmoid(K (P - T)).
+    _C.MODEL.SEG_HEAD.K = 50.0
+    # Hard-negative mining of P's cross-entropy: at most this many negatives per positive.
+    _C.MODEL.SEG_HEAD.NEG_RATIO = 3.0
+    # Loss weights of loss_seg_prob (balanced cross-entropy on P), loss_seg_thresh (L1 on T
+    # in the bands) and loss_seg_binary (dice on B): DB's 5, 10, 1.
+    _C.MODEL.SEG_HEAD.PROB_LOSS_WEIGHT = 5.0
+    _C.MODEL.SEG_HEAD.THRESH_LOSS_WEIGHT = 10.0
+    _C.MODEL.SEG_HEAD.BINARY_LOSS_WEIGHT = 1.0
+    # Inference: the regions of P > BINARIZE_THRESH_TEST whose mean P is >= BOX_THRESH_TEST,
+    # shorter side >= MIN_SIZE_TEST input px, grown back by UNCLIP_RATIO x the distance that
+    # inverts the shrink (1.0: a shrunk rectangle grows back exactly to its word). At most
+    # TEST.DETECTIONS_PER_IMAGE words, each with its polygon rasterised in its box at
+    # MASK_RESOLUTION x MASK_RESOLUTION (pred_masks, the RoI-Masking of recognition).
+    _C.MODEL.SEG_HEAD.BINARIZE_THRESH_TEST = 0.3
+    _C.MODEL.SEG_HEAD.BOX_THRESH_TEST = 0.6
+    _C.MODEL.SEG_HEAD.MIN_SIZE_TEST = 3.0
+    _C.MODEL.SEG_HEAD.UNCLIP_RATIO = 1.0
+    _C.MODEL.SEG_HEAD.MASK_RESOLUTION = 28
+
     # --- Light backbone for CPU configs -------------------------------------------------------
     _C.MODEL.LIGHT_NET = CN()
     # Output channels of the stages res2..res5 (strides 4, 8, 16, 32).

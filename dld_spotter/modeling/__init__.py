@@ -4,7 +4,9 @@ from .dld import DLDSpotter
 from .drs import DynamicResolutionSelector
 from .pretrainer import RecognitionPretrainer
 from .recognizer import REC_HEAD_REGISTRY, AttentionRecognizer, build_recognizer
-from .roi_heads import TextROIHeads
+from .roi_heads import RecognitionBranch, TextRecognitionHeads, TextROIHeads
+from .seg_head import TextSegmentationHead
+from .seg_spotter import SegTextSpotter
 from .text_spotter import TextSpotter
 
 __all__ = [
@@ -13,8 +15,12 @@ __all__ = [
     "DynamicResolutionSelector",
     "LightNet",
     "REC_HEAD_REGISTRY",
+    "RecognitionBranch",
     "RecognitionPretrainer",
+    "SegTextSpotter",
     "TextROIHeads",
+    "TextRecognitionHeads",
+    "TextSegmentationHead",
     "TextSpotter",
     "build_light_fpn_backbone",
     "build_recognizer",
