@@ -2,6 +2,7 @@
 its training and inference in the spotter, the recognition heads shared with the Mask R-CNN
 spotter (parameter names, the shipped teacher's weights), the distillation interface, and clear
 errors for a bad config."""
+import copy
 import math
 import os
 
@@ -215,10 +216,16 @@ def test_recognition_heads_load_the_shipped_teachers_recognizer():
     assert loaded and all(torch.equal(state[k], shipped[k].to(state[k].dtype)) for k in loaded)
 
 
+def test_the_architecture_key_alone_makes_a_segmentation_spotter():
+    """The Mask R-CNN spotter's part names do not change it: one key names the family."""
+    cfg = load_config(SEG_CONFIG, TINY_OPTS + SEG_TINY + [
+        "MODEL.ROI_HEADS.NAME", "TextROIHeads", "MODEL.PROPOSAL_GENERATOR.NAME", "RPN"])
+    model = build_model(cfg)
+    assert isinstance(model.proposal_generator, TextSegmentationHead)
+    assert isinstance(model.roi_heads, TextRecognitionHeads)
+
+
 @pytest.mark.parametrize("opts, match", [
-    (["MODEL.ROI_HEADS.NAME", "TextROIHeads"], "MODEL.ROI_HEADS.NAME='TextRecognitionHeads'"),
-    (["MODEL.PROPOSAL_GENERATOR.NAME", "RPN"],
-     "MODEL.PROPOSAL_GENERATOR.NAME='TextSegmentationHead'"),
     (["MODEL.SEG_HEAD.CONV_DIM", "30"], "MODEL.SEG_HEAD.CONV_DIM 30"),
     (["MODEL.SEG_HEAD.IN_FEATURES", "['p2', 'p9']"], r"MODEL.SEG_HEAD.IN_FEATURES \['p9'\]"),
 ])
@@ -226,3 +233,45 @@ def test_a_bad_config_names_the_key_and_the_fix(opts, match):
     cfg = load_config(SEG_CONFIG, TINY_OPTS + SEG_TINY + opts)
     with pytest.raises(ValueError, match=match):
         build_model(cfg)
+
+
+def test_dld_wraps_the_segmentation_spotter_with_one_key(trained, seg_cfg, synth_dataset,
+                                                         tmp_path):
+    """configs/synth/dld_tiny.yaml with MODEL.DLD.BASE_ARCHITECTURE "SegTextSpotter": the
+    student is a seg spotter that loads the seg teacher's checkpoint; a step trains the
+    selector only on L_DRS and the spotter on its own losses plus SKD's; inference maps back."""
+    from dld_spotter.modeling import DLDSpotter
+
+    teacher = copy.deepcopy(trained[0]).eval()
+    teacher.zero_grad(set_to_none=True)
+    weights = tmp_path / "seg_teacher.pth"
+    torch.save({"model": teacher.state_dict()}, weights)
+    config = tmp_path / "seg_teacher.yaml"
+    config.write_text(seg_cfg.dump())
+    cfg = load_config(os.path.join(REPO, "configs/synth/dld_tiny.yaml"), tiny_opts(
+        synth_dataset, tmp_path, *SEG_TINY, "MODEL.DLD.BASE_ARCHITECTURE", "SegTextSpotter",
+        "MODEL.WEIGHTS", str(weights), "MODEL.DLD.TEACHER.CONFIG", str(config),
+        "MODEL.DLD.TEACHER.WEIGHTS", str(weights), "MODEL.DLD.DRS.THUMBNAIL_SIZE", "32",
+        "MODEL.DLD.DRS.FLOPS", "[6, 5, 4, 3, 2, 1]", "MODEL.DLD.DRS.ACC_DTYPE", "float32"))
+    model = build_model(cfg)
+    assert isinstance(model, DLDSpotter) and isinstance(model.spotter, SegTextSpotter)
+    TextCheckpointer(model).resume_or_load(str(weights), resume=False)  # the selector: new
+    assert all(torch.equal(v, teacher.state_dict()[k[len("spotter."):]])
+               for k, v in model.state_dict().items() if k.startswith("spotter."))
+    model.set_teacher(teacher)
+    (batch,) = training_batches(cfg, 1)
+    with EventStorage():
+        losses = model.train()(batch)
+    assert {"loss_seg_prob", "loss_rec", "loss_acc", "loss_flops", "loss_roi", "loss_con",
+            "loss_seq"} <= set(losses)
+    (losses["loss_acc"] + losses["loss_flops"]).backward(retain_graph=True)
+    assert all(p.grad is None for p in model.spotter.parameters())
+    model.zero_grad(set_to_none=True)
+    sum(v for k, v in losses.items() if k not in ("loss_acc", "loss_flops")).backward()
+    assert all(p.grad is None for p in model.selector.parameters())
+    assert all(p.grad is None for p in teacher.parameters())
+    with torch.no_grad():
+        out = model.eval()(batch)
+    assert all(o["scale"] in model.scales
+               and o["instances"].image_size == (x["height"], x["width"])
+               for o, x in zip(out, batch))

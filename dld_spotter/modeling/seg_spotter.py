@@ -27,12 +27,22 @@ class SegTextSpotter(TextSpotter):
 
     @configurable
     def __init__(self, **kwargs):
-        for key, part, name, cls in (
-                ("MODEL.PROPOSAL_GENERATOR.NAME", "proposal_generator", "TextSegmentationHead",
-                 TextSegmentationHead),
-                ("MODEL.ROI_HEADS.NAME", "roi_heads", "TextRecognitionHeads",
-                 TextRecognitionHeads)):
+        for part, cls in (("proposal_generator", TextSegmentationHead),
+                          ("roi_heads", TextRecognitionHeads)):
             if not isinstance(kwargs.get(part), cls):
-                raise ValueError(f"SegTextSpotter needs {name} as its {part}, got "
-                                 f"{type(kwargs.get(part)).__name__}: set {key}='{name}'")
+                raise ValueError(f"SegTextSpotter needs a {cls.__name__} as its {part}, got "
+                                 f"{type(kwargs.get(part)).__name__}")
         super().__init__(**kwargs)
+
+    @classmethod
+    def from_config(cls, cfg):
+        """``GeneralizedRCNN``'s parts, the detector and the heads being this family's whatever
+        ``MODEL.PROPOSAL_GENERATOR.NAME`` and ``MODEL.ROI_HEADS.NAME`` say (they name the Mask
+        R-CNN spotter's parts): ``META_ARCHITECTURE`` (or ``MODEL.DLD.BASE_ARCHITECTURE``)
+        alone makes a spotter of this family from any spotter config; ``MODEL.SEG_HEAD`` sets
+        its detector."""
+        cfg = cfg.clone()
+        cfg.defrost()
+        cfg.MODEL.PROPOSAL_GENERATOR.NAME = TextSegmentationHead.__name__
+        cfg.MODEL.ROI_HEADS.NAME = TextRecognitionHeads.__name__
+        return super().from_config(cfg)
