@@ -35,9 +35,10 @@ def test_degradation_is_what_the_smallest_vanilla_row_lost():
 
 
 def test_skd_gain_students_differ_only_in_what_they_learn_from():
-    runs = {r.name: r for r in skd.skd_runs("configs/synth/teacher_tiny.yaml")}
+    runs = {r.name: r for r in skd.skd_runs("configs/synth/teacher_tiny.yaml", halves=True)}
     students = [r for r in runs.values() if r.student]
     assert len(students) == 4 and all(r.train for r in students)
+    assert len(skd.skd_runs("configs/synth/teacher_tiny.yaml")) == 4  # H, L and two students
     control = load_config(os.path.join(REPO, runs["Vanilla L (trained)"].config))
     skd_only = load_config(os.path.join(REPO, runs["SKD-only"].config))
     assert control.MODEL.DLD.FIXED_SCALE == skd_only.MODEL.DLD.FIXED_SCALE == 0.5

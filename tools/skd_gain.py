@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """SKD's own gain (the paper's Table 1, SKD-only against Vanilla L) with its control, in one run.
 
-    .venv/bin/python tools/skd_gain.py --student-iters 300 --opts SEED 4   # ~40 min, 2 CPU cores
+    .venv/bin/python tools/skd_gain.py --student-iters 300 --opts SEED 4   # ~30 min, 2 CPU cores
 
 The miniature Table 1 (``tools/dld_mini_benchmark.py``) compares SKD-only with L, the teacher H
 *tested* at half its resolution. SKD-only also fine-tunes at 0.5x for its iterations, so that
@@ -11,7 +11,7 @@ only what it learns from differs:
 
 * ``Vanilla L (trained)``: no teacher (``configs/synth/dld_tiny_vanilla_L.yaml``);
 * ``SKD-only``: L_roi + L_con + L_seq (``configs/synth/dld_tiny_skd_only.yaml``);
-* ``SKD L_seq only`` and ``SKD L_roi + L_con only``: each half of SKD alone.
+* with ``--halves``, ``SKD L_seq only`` and ``SKD L_roi + L_con only``: each half alone.
 
 Rows ``H`` and ``L`` are evaluated only. Each run is trained, then evaluated in an
 ``--eval-only`` process of its own; a finished run is not repeated. Writes ``--report``
@@ -31,18 +31,22 @@ import dld_mini_benchmark as bench  # noqa: E402  (a sibling tool)
 SKD_ONLY = os.path.join("configs", "synth", "dld_tiny_skd_only.yaml")
 
 
-def skd_runs(teacher_config: str) -> list[bench.Run]:
-    """The rows: H and L evaluated, four students at 0.5x trained alike."""
-    return [
+def skd_runs(teacher_config: str, halves: bool = False) -> list[bench.Run]:
+    """The rows: H and L evaluated, the students at 0.5x trained alike (with ``halves``, also
+    each half of SKD alone)."""
+    rows = [
         bench.Run("H", teacher_config, train=False, student=False),
         bench.Run("L", teacher_config, train=False, student=False, test_scale=0.5),
         bench.Run("Vanilla L (trained)",
                   os.path.join("configs", "synth", "dld_tiny_vanilla_L.yaml")),
         bench.Run("SKD-only", SKD_ONLY),
-        bench.Run("SKD L_seq only", SKD_ONLY,
-                  ["MODEL.DLD.SKD.ROI_WEIGHT", "0.0", "MODEL.DLD.SKD.CON_WEIGHT", "0.0"]),
-        bench.Run("SKD L_roi + L_con only", SKD_ONLY, ["MODEL.DLD.SKD.SEQ_WEIGHT", "0.0"]),
     ]
+    if halves:
+        rows += [bench.Run("SKD L_seq only", SKD_ONLY, ["MODEL.DLD.SKD.ROI_WEIGHT", "0.0",
+                                                        "MODEL.DLD.SKD.CON_WEIGHT", "0.0"]),
+                 bench.Run("SKD L_roi + L_con only", SKD_ONLY,
+                           ["MODEL.DLD.SKD.SEQ_WEIGHT", "0.0"])]
+    return rows
 
 
 def report(rows: dict[str, dict], dist: dict[str, dict], a: argparse.Namespace,
@@ -80,6 +84,8 @@ def main() -> None:
     parser.add_argument("--teacher-config", default="configs/synth/teacher_tiny.yaml")
     parser.add_argument("--teacher-weights", default="dld_spotter://teacher_tiny.pth")
     parser.add_argument("--student-iters", type=int, default=300)
+    parser.add_argument("--halves", action="store_true",
+                        help="also train each half of SKD alone (two more students)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="config options for every run (KEY VALUE ...)")
     a = parser.parse_args()
@@ -91,7 +97,7 @@ def main() -> None:
 
     cfg = load_config(a.teacher_config, a.opts)
     test_size = (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
-    runs = skd_runs(a.teacher_config)
+    runs = skd_runs(a.teacher_config, a.halves)
     start = time.time()
     rows = {}
     for i, run in enumerate(runs, 1):
