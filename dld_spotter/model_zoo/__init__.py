@@ -31,7 +31,8 @@ __all__ = ["TRAINED", "get", "get_checkpoint_path", "get_config", "get_config_fi
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # Config (relative to configs/) -> shipped weights file (in weights/).
 TRAINED: Dict[str, str] = {"synth/teacher_tiny.yaml": "teacher_tiny.pth",
-                           "real/teacher_tiny_real.yaml": "teacher_tiny_real.pth"}
+                           "real/teacher_tiny_real.yaml": "teacher_tiny_real.pth",
+                           "synth/seg_teacher_tiny.yaml": "seg_teacher_tiny.pth"}
 PREFIX = "dld_spotter://"
 
 
