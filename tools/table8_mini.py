@@ -34,9 +34,11 @@ SIZES = (480, 400, 320, 240, 160)
 GAMMAS = {"0.1": "dld_tiny.yaml", "0.3": "dld_tiny_gamma0.3.yaml"}
 
 
-def spotter_runs(teacher_config: str, selector_opts: list[str]) -> list[bench.Run]:
+def spotter_runs(teacher_config: str, selector_opts: list[str],
+                 gammas: list[str] | None = None) -> list[bench.Run]:
     """Vanilla rows at each of ``SIZES`` (the teacher's own test size is ``SIZES[0]``) and the
-    DLD rows, wrapping the teacher config's META_ARCHITECTURE."""
+    DLD rows of ``gammas`` (default: all of ``GAMMAS``), wrapping the teacher config's
+    META_ARCHITECTURE."""
     from dld_spotter.config import load_config
 
     cfg = load_config(teacher_config)
@@ -44,7 +46,8 @@ def spotter_runs(teacher_config: str, selector_opts: list[str]) -> list[bench.Ru
     scale = 1.0 / cfg.INPUT.MIN_SIZE_TEST
     rows = [bench.Run(f"Vanilla S-{s}", teacher_config, train=False, student=False,
                       test_scale=s * scale) for s in SIZES]
-    for gamma, config in GAMMAS.items():
+    for gamma in gammas or list(GAMMAS):
+        config = GAMMAS[gamma]
         opts = [*base, *[o.replace("{gamma}", gamma) for o in selector_opts]]
         rows.append(bench.Run(f"DLD γ={gamma}", os.path.join("configs", "synth", config), opts))
     return rows
@@ -118,6 +121,8 @@ def main() -> None:
     parser.add_argument("--report", default="docs/benchmarks/table8_mini",
                         help="path prefix of the .md/.json/.png report")
     parser.add_argument("--spotters", nargs="*", default=list(SPOTTERS), choices=list(SPOTTERS))
+    parser.add_argument("--gammas", nargs="*", default=list(GAMMAS), choices=list(GAMMAS),
+                        help="the DLD rows")
     parser.add_argument("--student-iters", type=int, default=150)
     parser.add_argument("--selector-opts", nargs="*", default=[], metavar="KEY VALUE",
                         help="config options of the DLD rows only; {gamma} stands for the "
@@ -139,7 +144,7 @@ def main() -> None:
         test_size = (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
         out = os.path.join(a.out, bench.folder_name(spotter))
         results[spotter] = {}
-        for run in spotter_runs(config, a.selector_opts):
+        for run in spotter_runs(config, a.selector_opts, a.gammas):
             bench.log(f"{spotter} / {run.name} (elapsed {(time.time() - start) / 60:.1f} min)")
             results[spotter][run.name] = bench.execute(run, args, out, weights, test_size)
     wall_s = sum(r["wall_s"] for rows in results.values() for r in rows.values())
