@@ -402,17 +402,29 @@ def plot(rows: dict[str, dict], path: str) -> None:
     plt.close(fig)
 
 
+def add_run_args(parser: argparse.ArgumentParser, out: str, report: str) -> None:
+    """The options that every benchmark of runs has: where the data, the runs and the report
+    go (``--opts``, the last, each tool adds itself)."""
+    parser.add_argument("--datasets", default="datasets",
+                        help="root of the data sets ($DLD_DATASETS); the set is <root>/synth")
+    parser.add_argument("--out", default=out, help="runs go here")
+    parser.add_argument("--report", default=report, help="path prefix of the report files")
+
+
+def enter(a: argparse.Namespace) -> None:
+    """Run from the repository root with ``a.datasets`` as ``$DLD_DATASETS``."""
+    os.chdir(ROOT)
+    os.environ["DLD_DATASETS"] = a.datasets
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default="datasets",
-                        help="root of the data sets ($DLD_DATASETS); the set is <root>/synth")
+    add_run_args(parser, "output/mini_bench", "docs/benchmarks/mini_tables")
     parser.add_argument("--num-train", type=int, default=2000)
     parser.add_argument("--num-val", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="output/mini_bench", help="runs go here")
-    parser.add_argument("--report", default="docs/benchmarks/mini_tables",
-                        help="path prefix of the .md/.json/.png report")
     parser.add_argument("--teacher-config", default="configs/synth/teacher_tiny.yaml")
     parser.add_argument("--teacher-iters", type=int, default=720)
     parser.add_argument("--teacher-weights", default="dld_spotter://teacher_tiny.pth",
@@ -430,9 +442,7 @@ def main() -> None:
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="config options for every run (KEY VALUE ...)")
     a = parser.parse_args()
-    os.chdir(ROOT)
-    os.environ["DLD_DATASETS"] = a.datasets
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    enter(a)
     start = time.time()
 
     from detectron2.utils.file_io import PathManager

@@ -76,11 +76,7 @@ SKD-only − Vanilla L (trained): **{gain:+.1f}** E2E H-mean, {skd['gflops']:.2f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", default="datasets",
-                        help="root of the data sets ($DLD_DATASETS); the set is <root>/synth")
-    parser.add_argument("--out", default="output/skd_gain", help="runs go here")
-    parser.add_argument("--report", default="docs/benchmarks/skd_gain",
-                        help="path prefix of the .md/.json report")
+    bench.add_run_args(parser, "output/skd_gain", "docs/benchmarks/skd_gain")
     parser.add_argument("--teacher-config", default="configs/synth/teacher_tiny.yaml")
     parser.add_argument("--teacher-weights", default="dld_spotter://teacher_tiny.pth")
     parser.add_argument("--student-iters", type=int, default=300)
@@ -90,9 +86,7 @@ def main() -> None:
                         help="config options for every run (KEY VALUE ...)")
     a = parser.parse_args()
     a.teacher_iters = 0
-    os.chdir(bench.ROOT)
-    os.environ["DLD_DATASETS"] = a.datasets
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    bench.enter(a)
     from dld_spotter.config import load_config
 
     cfg = load_config(a.teacher_config, a.opts)

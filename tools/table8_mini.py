@@ -115,11 +115,7 @@ def plot(results: dict[str, dict[str, dict]], path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", default="datasets",
-                        help="root of the data sets ($DLD_DATASETS); the set is <root>/synth")
-    parser.add_argument("--out", default="output/table8_mini", help="runs go here")
-    parser.add_argument("--report", default="docs/benchmarks/table8_mini",
-                        help="path prefix of the .md/.json/.png report")
+    bench.add_run_args(parser, "output/table8_mini", "docs/benchmarks/table8_mini")
     parser.add_argument("--spotters", nargs="*", default=list(SPOTTERS), choices=list(SPOTTERS))
     parser.add_argument("--gammas", nargs="*", default=list(GAMMAS), choices=list(GAMMAS),
                         help="the DLD rows")
@@ -130,9 +126,7 @@ def main() -> None:
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="config options for every run (KEY VALUE ...)")
     a = parser.parse_args()
-    os.chdir(bench.ROOT)
-    os.environ["DLD_DATASETS"] = a.datasets
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    bench.enter(a)
     from dld_spotter.config import load_config
 
     start, results = time.time(), {}
