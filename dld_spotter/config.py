@@ -72,6 +72,10 @@ def add_text_spotter_config(cfg: CN) -> None:
     # proposals per image whose IoU with their ground truth is >= PROPOSAL_IOU.
     _C.MODEL.REC_HEAD.PROPOSALS_PER_IMAGE = 16
     _C.MODEL.REC_HEAD.PROPOSAL_IOU = 0.7
+    # The ground-truth training boxes jittered like a detector's: each side moves by a normal
+    # deviate (clipped to +-2 sigma) of these standard deviations, (left/right, top/bottom) in
+    # units of the box height; (0, 0) = the exact ground-truth boxes.
+    _C.MODEL.REC_HEAD.BOX_JITTER = (0.0, 0.0)
     # Cap on recognition RoIs per image in training (ground truth first).
     _C.MODEL.REC_HEAD.MAX_TRAIN_ROIS_PER_IMAGE = 64
     # Legibility floor: words lower than this many input pixels (the text height of their
@@ -161,10 +165,6 @@ def add_text_spotter_config(cfg: CN) -> None:
     # BatchNorm statistics), so that only the recognizer learns and detection is unchanged.
     _C.MODEL.REC_PRETRAIN = CN()
     _C.MODEL.REC_PRETRAIN.FREEZE_BACKBONE = False
-    # Training boxes jittered like a detector's: each side of a ground-truth box moves by a
-    # normal deviate (clipped to +-2 sigma) of these standard deviations, (left/right,
-    # top/bottom) in units of the box height; (0, 0) = the exact ground-truth boxes.
-    _C.MODEL.REC_PRETRAIN.BOX_JITTER = (0.0, 0.0)
 
     # --- Streamed synthetic data (DATASETS.TRAIN = ("synth_stream",)) -------------------------
     # Fresh scenes of the synthetic generator, deterministic per seed, rank and worker, drawn

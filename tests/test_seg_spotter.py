@@ -149,6 +149,27 @@ def test_training_lowers_the_losses_and_reaches_the_seg_head(trained):
         assert any(g.abs().sum() > 0 for g in reached), prefix
 
 
+@pytest.mark.parametrize("jitter", [(0.0, 0.0), (0.25, 0.1)])
+def test_recognition_trains_on_jittered_boxes_the_interface_gives_exact_ones(seg_cfg, jitter,
+                                                                           monkeypatch):
+    cfg = seg_cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.REC_HEAD.BOX_JITTER = jitter
+    model = build_model(cfg).train()
+    (batch,) = training_batches(cfg, 1)
+    seen = []
+    pool = model.roi_heads.masked_roi_features
+    monkeypatch.setattr(model.roi_heads, "masked_roi_features",
+                        lambda f, rois: seen.append(rois) or pool(f, rois))
+    with EventStorage():
+        model(batch)
+    exact = torch.cat([r.proposal_boxes.tensor for r in model.gt_recognition_rois(
+        [x["instances"] for x in batch])])
+    trained = torch.cat([r.proposal_boxes.tensor for r in seen[-1]])
+    assert trained.shape == exact.shape and len(exact) > 0
+    assert torch.allclose(trained, exact) == (jitter == (0.0, 0.0))
+
+
 def test_inference_and_the_distillation_interface(trained, seg_cfg):
     model, batch, _, _ = trained
     model.eval()

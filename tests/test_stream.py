@@ -8,7 +8,7 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
-from testing import REPO, TINY_OPTS, pretrain_cfg
+from testing import CROP_OPTS, REPO, TINY_OPTS, pretrain_cfg
 
 from dld_spotter.charset import IGNORE
 from dld_spotter.config import load_config
@@ -24,8 +24,13 @@ from dld_spotter.data.stream import (
 )
 from dld_spotter.data.synth import SynthConfig, _image_rng, find_fonts, generate_image
 from dld_spotter.engine import TextSpotterTrainer
-from dld_spotter.modeling import RecognitionPretrainer, TextSpotter
-from dld_spotter.modeling.pretrainer import jitter_boxes
+from dld_spotter.modeling import (
+    RecognitionPretrainer,
+    SegTextSpotter,
+    TextSegmentationHead,
+    TextSpotter,
+)
+from dld_spotter.modeling.roi_heads import jitter_boxes
 
 SMALL = SynthConfig(height=192, width=256)
 
@@ -186,6 +191,19 @@ def test_pretrainer_with_a_frozen_backbone_trains_the_recognizer_alone():
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_pretrainer_with_the_seg_spotters_parts_trains_its_recognizer_and_keeps_its_keys():
+    cfg = load_config(os.path.join(REPO, "configs/synth/seg_teacher_tiny_recognizer.yaml"),
+                      CROP_OPTS)
+    model, _, losses = _train_pretrainer(cfg)
+    assert isinstance(model.proposal_generator, TextSegmentationHead)
+    assert losses[-1] < 0.95 * losses[0]  # jittered boxes: a noisier task than exact ones
+    assert _learnt(model) == {"roi_heads.recognizer"}
+    spotter = build_model(load_config(os.path.join(REPO, "configs/synth/seg_teacher_tiny.yaml"),
+                                      TINY_OPTS))
+    assert type(spotter) is SegTextSpotter
+    spotter.load_state_dict(model.state_dict(), strict=True)
+
+
 def test_trainer_streams_scenes_and_crops():
     cfg = pretrain_cfg()
     batch = next(iter(TextSpotterTrainer.build_train_loader(cfg)))
@@ -295,7 +313,7 @@ def test_jittered_boxes_move_each_side_by_the_asked_deviation_of_the_box_height(
 
 
 def test_pretrainer_reads_jittered_boxes_in_training_only(monkeypatch):
-    cfg = pretrain_cfg("MODEL.REC_PRETRAIN.BOX_JITTER", "(0.25, 0.1)")
+    cfg = pretrain_cfg("MODEL.REC_HEAD.BOX_JITTER", "(0.25, 0.1)")
     model = build_model(cfg).train()
     batch = first_crops(WordCropStream(SynthSceneStream(0, "train", "BGR", None,
                                                         find_fonts()[:4]),

@@ -4,7 +4,7 @@ the branch) and :class:`TextRecognitionHeads` (the branch alone, reading the ins
 another detector, e.g. ``TextSegmentationHead``)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,22 @@ def contained_detections(boxes: Boxes, scores: torch.Tensor, thresh: float) -> t
     return ((inside > thresh) & higher).any(dim=1)
 
 
+def jitter_boxes(boxes: torch.Tensor, sigma: Sequence[float],
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """``(N, 4)`` XYXY ``boxes`` with each side moved by a normal deviate clipped to ±2σ:
+    ``sigma`` = (σ of x0 and x1, σ of y0 and y1) in units of each box's height. A box keeps at
+    least half its width and height (about its new centre)."""
+    if not any(sigma):
+        return boxes
+    height = (boxes[:, 3] - boxes[:, 1]).clamp(min=1.0)
+    scale = boxes.new_tensor([sigma[0], sigma[1], sigma[0], sigma[1]])
+    noise = torch.randn(boxes.shape, generator=generator, device=boxes.device, dtype=boxes.dtype)
+    moved = boxes + noise.clamp(-2.0, 2.0) * scale * height[:, None]
+    centre = (moved[:, :2] + moved[:, 2:]) / 2
+    half = torch.maximum(moved[:, 2:] - moved[:, :2], (boxes[:, 2:] - boxes[:, :2]) / 2) / 2
+    return torch.cat([centre - half, centre + half], dim=1)
+
+
 class RecognitionBranch:
     """The recognition branch of RoI heads that read text (a mixin of ``nn.Module`` heads).
 
@@ -46,8 +62,9 @@ class RecognitionBranch:
     multiplied by the instance mask resized to ``(Hr, Wr)``: the ground-truth mask in training,
     the predicted mask probability at inference. Don't-care instances (all-IGNORE ``gt_texts``)
     and words lower than ``rec_min_height`` input pixels (``gt_text_heights``) never train
-    recognition. A subclass calls :meth:`_init_recognition` in its ``__init__`` with the
-    arguments of :meth:`_init_rec_head`.
+    recognition; training reads the others from their boxes jittered by ``rec_box_jitter``
+    (:func:`jitter_boxes`), as the spotter reads from detected boxes. A subclass calls
+    :meth:`_init_recognition` in its ``__init__`` with the arguments of :meth:`_init_rec_head`.
     """
 
     def _init_recognition(
@@ -61,6 +78,7 @@ class RecognitionBranch:
         rec_loss_weight: float = 1.0,
         rec_max_rois_per_image: int = 64,
         rec_min_height: float = 0.0,
+        rec_box_jitter: Sequence[float] = (0.0, 0.0),
     ) -> None:
         self.rec_in_features = rec_in_features
         self.rec_pooler = rec_pooler
@@ -70,6 +88,7 @@ class RecognitionBranch:
         self.rec_loss_weight = rec_loss_weight
         self.rec_max_rois_per_image = rec_max_rois_per_image
         self.rec_min_height = rec_min_height
+        self.rec_box_jitter = tuple(rec_box_jitter)
 
     @classmethod
     def _init_rec_head(cls, cfg, input_shape: Dict[str, ShapeSpec]) -> Dict[str, Any]:
@@ -102,6 +121,7 @@ class RecognitionBranch:
             "rec_loss_weight": rec.LOSS_WEIGHT,
             "rec_max_rois_per_image": rec.MAX_TRAIN_ROIS_PER_IMAGE,
             "rec_min_height": rec.MIN_TRAIN_HEIGHT,
+            "rec_box_jitter": rec.BOX_JITTER,
         }
 
     def readable(self, instances: Instances) -> torch.Tensor:
@@ -123,6 +143,14 @@ class RecognitionBranch:
         for gts in targets:
             gts = gts[self.readable(gts)][: self.rec_max_rois_per_image]
             rois.append(self._as_rois(gts, gts.gt_boxes))
+        return rois
+
+    def training_rois(self, targets: List[Instances]) -> List[Instances]:
+        """:meth:`gt_recognition_rois` with their boxes jittered by ``rec_box_jitter``: the
+        RoIs that train recognition."""
+        rois = self.gt_recognition_rois(targets)
+        for r in rois:
+            r.proposal_boxes = Boxes(jitter_boxes(r.proposal_boxes.tensor, self.rec_box_jitter))
         return rois
 
     def roi_masks(self, instances: List[Instances]) -> torch.Tensor:
@@ -201,6 +229,7 @@ class TextROIHeads(RecognitionBranch, StandardROIHeads):
         rec_proposal_iou: float = 0.7,
         rec_max_rois_per_image: int = 64,
         rec_min_height: float = 0.0,
+        rec_box_jitter: Sequence[float] = (0.0, 0.0),
         containment_thresh: float = 1.0,
         **kwargs,
     ):
@@ -210,7 +239,8 @@ class TextROIHeads(RecognitionBranch, StandardROIHeads):
         self._init_recognition(
             rec_in_features=rec_in_features, rec_pooler=rec_pooler, recognizer=recognizer,
             charset=charset, rec_masking=rec_masking, rec_loss_weight=rec_loss_weight,
-            rec_max_rois_per_image=rec_max_rois_per_image, rec_min_height=rec_min_height)
+            rec_max_rois_per_image=rec_max_rois_per_image, rec_min_height=rec_min_height,
+            rec_box_jitter=rec_box_jitter)
         self.rec_proposals_per_image = rec_proposals_per_image
         self.rec_proposal_iou = rec_proposal_iou
         self.containment_thresh = containment_thresh
@@ -257,10 +287,10 @@ class TextROIHeads(RecognitionBranch, StandardROIHeads):
     def recognition_rois(
         self, proposals: List[Instances], targets: List[Instances]
     ) -> List[Instances]:
-        """Per image: :meth:`gt_recognition_rois`, then up to ``rec_proposals_per_image``
+        """Per image: :meth:`training_rois`, then up to ``rec_proposals_per_image``
         random foreground ``proposals`` (labelled) of readable words with IoU >=
         ``rec_proposal_iou`` to their ground truth; at most ``rec_max_rois_per_image``."""
-        rois = self.gt_recognition_rois(targets)
+        rois = self.training_rois(targets)
         if self.rec_proposals_per_image <= 0:
             return rois
         foreground, _ = select_foreground_proposals(proposals, self.num_classes)
@@ -279,7 +309,7 @@ class TextROIHeads(RecognitionBranch, StandardROIHeads):
 class TextRecognitionHeads(RecognitionBranch, nn.Module):
     """The recognition branch alone (:class:`RecognitionBranch`), for a detector that finds the
     words itself (the ``proposal_generator``, e.g. ``TextSegmentationHead``): training reads the
-    readable ground-truth words (:meth:`gt_recognition_rois`), inference reads the detector's
+    readable ground-truth words (:meth:`training_rois`), inference reads the detector's
     ``Instances`` (``pred_boxes``, ``pred_masks`` ``(N, 1, M, M)`` in box coordinates).
 
     Its parameters have the names of :class:`TextROIHeads`' branch (``rec_pooler.*``,
@@ -311,7 +341,7 @@ class TextRecognitionHeads(RecognitionBranch, nn.Module):
         """Training: ``([], {"loss_rec": ...})`` on the ground truth ``targets``; inference:
         ``proposals`` (the detector's words) with ``pred_texts`` and ``text_scores``, ``{}``."""
         if self.training:
-            return [], self._forward_recognition(features, self.gt_recognition_rois(targets))
+            return [], self._forward_recognition(features, self.training_rois(targets))
         return self._forward_recognition(features, proposals), {}
 
     def forward_with_given_boxes(
