@@ -75,6 +75,13 @@ print("Det H-mean %.1f, E2E H-mean %.1f" % (m["det_hmean"], m["e2e_hmean"]))' \
         "$1/inference/synth_val/text_results.json"
 }
 
+# heldout LOG: the last held-out word-crop accuracies (synthetic, and real where there are real
+# crops) that the training log LOG reports.
+heldout() {
+    grep -aoE 'Held-out (real )?word crops: [0-9.]+ %' "$1" |
+        awk -F': ' '{last[$1] = $0} END {n = 0; for (k in last) printf "%s%s", (n++ ? "; " : ""), last[k]}'
+}
+
 # train_stage LABEL CONFIG OUTPUT_DIR RESULT [OPTIONS...]: a training stage of train_net.py
 # (log OUTPUT_DIR/train.log; resumed when interrupted), skipped once its model_final.pth exists.
 train_stage() {

@@ -28,9 +28,6 @@ RECOGNIZER=${RECOGNIZER:-output/teacher_tiny_recognizer}
 TEACHER=${TEACHER:-output/teacher_tiny}
 start=$SECONDS
 
-# heldout LOG: the last held-out word accuracy that a recognition pre-training logged.
-heldout() { sed -n 's/.*\(Held-out word crops: [0-9.]* %\).*/\1/p' "$1" | tail -n 1; }
-
 stage "[1/7] synthetic validation set -> $DLD_DATASETS/synth (training streams fresh scenes)" \
     "$DLD_DATASETS/synth/generate.log" "" \
     $PY -m dld_spotter.data.synth --out "$DLD_DATASETS/synth" --num-train 2000 --num-val 100 --seed 0

@@ -39,3 +39,18 @@ def test_size_rule_picks_the_smallest_scale_that_keeps_the_smallest_word_legible
     scales = [1.0, 0.8, 0.6, 0.4]
     assert tool.size_rule(heights, scales, [1, 2, 3], 12) == {1: 0.6, 2: 0.4, 3: 0.4}
     assert tool.size_rule(heights, scales, [1, 2, 3], 25) == {1: 1.0, 2: 1.0, 3: 0.4}
+
+
+def test_a_students_choices_are_read_from_its_evaluation_and_bad_folders_are_named(tmp_path):
+    tool = load_tool("scale_headroom")
+    (tmp_path / "text_per_image.json").write_text(json.dumps(
+        [{"image_id": 1, "details": {}, "scale": 0.8},
+         {"image_id": 2, "details": {}, "scale": 0.3}]))
+    assert tool.selector_choices(str(tmp_path)) == {1: 0.8, 2: 0.3}
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    (teacher / "text_per_image.json").write_text(json.dumps([{"image_id": 1, "details": {}}]))
+    with pytest.raises(ValueError, match="not a DLD student"):
+        tool.selector_choices(str(teacher))
+    with pytest.raises(FileNotFoundError, match="missing"):
+        tool.selector_choices(str(tmp_path / "missing"))

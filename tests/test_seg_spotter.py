@@ -117,7 +117,15 @@ def test_postprocessing_finds_hand_drawn_words_in_original_coordinates(seg_cfg):
     prob[0, 17:23, 17:103] = 0.9  # the shrink of the word (10, 10)-(110, 30)
     prob[0, 50:60, 20:40] = 0.4  # above the binarisation, below the box score: dropped
     prob[0, 70:75, 150:160] = 0.8  # a word cut by the image's right border (w = 156)
+    assert head.unclip_ratio == 0.8  # the config's: each side 0.2 d inside the exact word
+    (shy,) = head.postprocess(prob, [(78, 156)])
+    head.unclip_ratio = 1.0  # grows a shrunk rectangle back to its word
     (out,) = head.postprocess(prob, [(78, 156)])
+    # the region's contour runs through its border pixels' centres: 0.8 x the growth at 1.0
+    contour = torch.tensor([17.5, 17.5, 102.5, 22.5])
+    growth = out.pred_boxes.tensor[0] - contour
+    assert shy.pred_boxes.tensor[0].tolist() == pytest.approx((contour + 0.8 * growth).tolist(),
+                                                              abs=0.05)
     assert out.image_size == (78, 156)
     assert out.scores.tolist() == pytest.approx([0.9, 0.8], abs=1e-4)
     assert out.pred_classes.tolist() == [0, 0]

@@ -8,7 +8,10 @@ the largest scale's) of
   * a *size rule*: per image the smallest scale at which its smallest legible word is at least
     ``H`` input pixels high (what a selector that sees only text size could do),
   * an *oracle*: per image the scale that maximises ``TP - (FP + FN) / 2 - lam * GFLOPs %/10``
-    (an upper bound that also profits from per-image noise).
+    (an upper bound that also profits from per-image noise),
+  * with ``--choices``, a DLD student's choices: per image the scale its selector picked (the
+    ``scale`` of its evaluation's ``text_per_image.json``), i.e. this model steered by that
+    selector without the student's own weights.
 
     python tools/scale_headroom.py --annotations datasets/synth/val.json --base-size 480 \\
         1.0=/tmp/s480/inference/synth_val 0.8=/tmp/s384/inference/synth_val ...
@@ -52,6 +55,20 @@ def smallest_word_heights(annotations: str, base_size: int) -> dict[int, float]:
     return {i: smallest_text_height(anns) * factor[i] for i, anns in words.items()}
 
 
+def selector_choices(folder: str) -> dict[int, float]:
+    """``{image_id: scale}`` that a DLD student's selector picked in the evaluation ``folder``."""
+    path = os.path.join(folder, "text_per_image.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} does not exist: evaluate the DLD student with "
+                                "train_net.py --eval-only and point at "
+                                "<OUTPUT_DIR>/inference/<dataset>")
+    with open(path) as f:
+        images = json.load(f)
+    if any("scale" not in im for im in images):
+        raise ValueError(f"{path} has no per-image scale: it is not a DLD student's evaluation")
+    return {im["image_id"]: im["scale"] for im in images}
+
+
 def combine(runs: Mapping[float, dict[int, ImageResult]], cost: Mapping[float, float],
             choice: Mapping[int, float]) -> tuple[float, float]:
     """End-to-end H-mean (%) and mean cost of running image ``i`` at scale ``choice[i]``."""
@@ -85,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="the shorter side of the scale-1.0 evaluation")
     parser.add_argument("--heights", type=float, nargs="+", default=[8, 10, 12, 14, 16, 20])
     parser.add_argument("--lams", type=float, nargs="+", default=[0.1, 0.5, 1.0, 2.0])
+    parser.add_argument("--choices", metavar="FOLDER",
+                        help="a DLD student's evaluation: add the row of its selector's choices")
     args = parser.parse_args(argv)
     runs, gflops = {}, {}
     for item in args.runs:
@@ -104,6 +123,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows += [(f"size rule, smallest word >= {h:g} px", size_rule(heights, scales, images, h))
              for h in args.heights]
     rows += [(f"oracle, lam {lam:g}", oracle(runs, cost, images, lam)) for lam in args.lams]
+    if args.choices:
+        choice = selector_choices(args.choices)
+        missing = sorted({s for s in choice.values()} - set(runs))
+        if missing or set(choice) != set(images):
+            raise ValueError(f"{args.choices}: its choices need evaluations at scales {missing} "
+                             "of the same images; give them as SCALE=FOLDER")
+        rows.append(("a DLD student's selector", choice))
     print(f"{len(images)} images; GFLOPs % of scale {max(gflops, key=gflops.get)} "
           f"({max(gflops.values()):.2f} GFLOPs)\n")
     table = []
