@@ -6,7 +6,10 @@
 #   2. the shipped synthetic teacher fine-tuned on the ICDAR 2015 training photographs (all but
 #      the last 100) mixed with synth_photo (configs/real/teacher_tiny_real.yaml),
 #   3. its recognizer alone on word crops, half real (IC15 training words), half synthetic
-#      (configs/real/teacher_tiny_real_recognizer.yaml),
+#      (configs/real/teacher_tiny_real_recognizer.yaml);
+#      stages 2 and 3 run PASSES times (default 3), each pass after the first from the previous
+#      one's result, stage 2 shorter (configs/real/teacher_tiny_real_repeat.yaml); pass p > 1
+#      writes to $SCENES$p and $RECOGNIZER$p,
 #   4. evaluation on the 100 held-out IC15 training photographs (ic15_train_heldout), synth_val
 #      and, when converted, the IC15 test set (reported only: nothing is chosen on it),
 #   5. its fp16 weights shipped into the package as teacher_tiny_real.pth.
@@ -26,6 +29,7 @@ R=$DLD_DATASETS
 SCENES=${SCENES:-output/teacher_tiny_real_scenes}
 RECOGNIZER=${RECOGNIZER:-output/teacher_tiny_real_recognizer}
 TEACHER=${TEACHER:-output/teacher_tiny_real}
+PASSES=${PASSES:-3}
 start=$SECONDS
 
 for need in "$R/icdar2015/train.json" "$R/icdar2015/train_images"; do
@@ -60,17 +64,24 @@ stage "[1/5] synthetic sets -> $R/synth (synth_val), $R/synth_photo" "$R/synth_p
              $PY -m dld_spotter.data.synth --out $R/synth_photo --num-train 2000 --num-val 100 \
                  --seed 1 --degrade ${synth_extra[*]}"
 
-train_stage "[2/5] fine-tune the synthetic teacher on IC15 photographs + synth_photo -> $SCENES" \
-    configs/real/teacher_tiny_real.yaml "$SCENES" "" DATASETS.TEST "()" "$@"
-train_stage "[3/5] train its recognizer on real + synthetic word crops -> $RECOGNIZER" \
-    configs/real/teacher_tiny_real_recognizer.yaml "$RECOGNIZER" "" MODEL.WEIGHTS "$SCENES/model_final.pth" \
-    "${stream_opts[@]}" "${crop_opts[@]}" "$@"
+# Pass 1 fine-tunes the synthetic teacher; pass p > 1 the result of pass p - 1, shorter.
+config=configs/real/teacher_tiny_real.yaml from=() suffix=""
+for ((pass = 1; pass <= PASSES; pass++)); do
+    train_stage "[2/5] pass $pass of $PASSES: fine-tune on IC15 photographs + synth_photo -> $SCENES$suffix" \
+        "$config" "$SCENES$suffix" "" "${from[@]}" DATASETS.TEST "()" "$@"
+    train_stage "[3/5] pass $pass of $PASSES: its recognizer on real + synthetic word crops -> $RECOGNIZER$suffix" \
+        configs/real/teacher_tiny_real_recognizer.yaml "$RECOGNIZER$suffix" "heldout $RECOGNIZER$suffix/train.log" \
+        MODEL.WEIGHTS "$SCENES$suffix/model_final.pth" "${stream_opts[@]}" "${crop_opts[@]}" "$@"
+    config=configs/real/teacher_tiny_real_repeat.yaml from=(MODEL.WEIGHTS "$RECOGNIZER$suffix/model_final.pth")
+    suffix=$((pass + 1))
+done
+FINAL=$RECOGNIZER$([ "$PASSES" = 1 ] || echo "$PASSES")
 
 tests=("ic15_train_heldout" "synth_val") sizes=(720 480)
 if [ -f "$R/icdar2015/test.json" ]; then tests+=("ic15_test"); sizes+=(720); fi
 stage "[4/5] evaluate on ${tests[*]} -> $TEACHER" "$TEACHER/eval.log" "" \
     $PY projects/DLD/train_net.py --config-file configs/real/teacher_tiny_real.yaml --eval-only \
-    OUTPUT_DIR "$TEACHER" MODEL.WEIGHTS "$RECOGNIZER/model_final.pth" \
+    OUTPUT_DIR "$TEACHER" MODEL.WEIGHTS "$FINAL/model_final.pth" \
     DATASETS.TEST "($(printf '"%s",' "${tests[@]}"))" \
     DATASETS.TEST_BASE_SIZES "($(printf '%s,' "${sizes[@]}"))" "$@"
 runs=()
@@ -79,7 +90,7 @@ $PY -m dld_spotter.evaluation.compare "${runs[@]}"
 metrics=()
 for t in "${tests[@]}"; do metrics+=("$TEACHER/inference/$t/text_results.json"); done
 stage "[5/5] ship its fp16 weights into the package" "$TEACHER/ship.log" "grep -m 1 ' MiB\$' $TEACHER/ship.log" \
-    $PY tools/ship_weights.py "$RECOGNIZER/model_final.pth" --config real/teacher_tiny_real.yaml \
+    $PY tools/ship_weights.py "$FINAL/model_final.pth" --config real/teacher_tiny_real.yaml \
     --command "bash scripts/train_teacher_real.sh $*" --wall-time $((SECONDS - start)) \
     --data "${sources[@]}" "synthetic scenes and word crops of dld_spotter.data.synth" \
     --metrics "${metrics[@]}"
