@@ -30,6 +30,7 @@ SCENES=${SCENES:-output/teacher_tiny_real_scenes}
 RECOGNIZER=${RECOGNIZER:-output/teacher_tiny_real_recognizer}
 TEACHER=${TEACHER:-output/teacher_tiny_real}
 PASSES=${PASSES:-3}
+[[ $PASSES =~ ^[1-9][0-9]*$ ]] || { echo "error: PASSES=$PASSES: give the number of passes (1, 2, ...)" >&2; exit 2; }
 start=$SECONDS
 
 for need in "$R/icdar2015/train.json" "$R/icdar2015/train_images"; do
