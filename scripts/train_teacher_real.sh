@@ -39,7 +39,7 @@ for need in "$R/icdar2015/train.json" "$R/icdar2015/train_images"; do
         "--images $R/icdar2015/train_images --gt $R/icdar2015/train_gt" \
         "--out $R/icdar2015/train.json)" >&2; exit 2; }
 done
-synth_extra=() stream_opts=() crop_opts=() sources=("IC15 training photographs img_1-900 ($R/icdar2015)")
+synth_extra=() stream_opts=() crop_opts=() sources=("ICDAR 2015 training photographs img_1-900 ($R/icdar2015)")
 for kind in fonts backgrounds; do
     if [ -d "$R/$kind" ]; then
         synth_extra+=("--$kind" "$R/$kind")
@@ -53,7 +53,7 @@ for kind in fonts backgrounds; do
     fi
 done
 if [ -f "$R/icdar2015/train_words/gt.txt" ]; then
-    sources+=("IC15 training word images without the held-out photographs' ($R/icdar2015/train_words)")
+    sources+=("ICDAR 2015 training word images without the held-out photographs' ($R/icdar2015/train_words)")
     echo "recognizer: real word crops from $R/icdar2015/train_words"
 else
     crop_opts=(INPUT.WORD_CROPS.REAL_FOLDERS "()")
