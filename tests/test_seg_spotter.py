@@ -282,6 +282,8 @@ def test_dld_wraps_the_segmentation_spotter_with_one_key(trained, seg_cfg, synth
         "MODEL.WEIGHTS", str(weights), "MODEL.DLD.TEACHER.CONFIG", str(config),
         "MODEL.DLD.TEACHER.WEIGHTS", str(weights), "MODEL.DLD.DRS.THUMBNAIL_SIZE", "32",
         "MODEL.DLD.DRS.FLOPS", "[6, 5, 4, 3, 2, 1]", "MODEL.DLD.DRS.ACC_DTYPE", "float32"))
+    # The student's segmentation head is the teacher config's, inference thresholds included.
+    assert cfg.MODEL.SEG_HEAD == seg_cfg.MODEL.SEG_HEAD
     model = build_model(cfg)
     assert isinstance(model, DLDSpotter) and isinstance(model.spotter, SegTextSpotter)
     TextCheckpointer(model).resume_or_load(str(weights), resume=False)  # the selector: new

@@ -9,7 +9,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from detectron2.engine import DefaultPredictor, HookBase
 from detectron2.modeling import build_model
-from detectron2.structures import Boxes, pairwise_ioa
+from detectron2.structures import Boxes, Instances, pairwise_ioa
 from detectron2.utils.events import EventStorage
 from testing import REPO, run_train_net, tiny_opts, training_batches, with_synth_root
 
@@ -147,6 +147,28 @@ def test_inference_drops_contained_detections(tiny_cfg):
     inside = pairwise_ioa(kept.pred_boxes, kept.pred_boxes).T  # [i, j]: box i inside box j
     higher = kept.scores[None, :] > kept.scores[:, None]
     assert not ((inside > 0.6) & higher).any()
+
+
+def test_inference_keeps_the_detections_the_recognizer_confirms(tiny_cfg):
+    cfg = tiny_cfg.clone()
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    image = torch.randint(0, 255, (3, 160, 224), dtype=torch.uint8)
+    every = predict(model, image, 160, 224)
+    thresh = every.text_scores.median().item()
+    model.roi_heads.rec_score_thresh = thresh
+    kept = predict(model, image, 160, 224)
+    confirmed = every.text_scores >= thresh
+    assert 0 < len(kept) == confirmed.sum() < len(every)
+    assert torch.equal(kept.pred_boxes.tensor, every.pred_boxes.tensor[confirmed])
+    assert kept.pred_texts == every[confirmed].pred_texts
+    # Given boxes (recognition on ground-truth boxes) are all read.
+    given = Instances((160, 224), pred_boxes=every.pred_boxes,
+                      pred_classes=torch.zeros(len(every), dtype=torch.long))
+    with torch.no_grad():
+        (read,) = model.inference([{"image": image, "height": 160, "width": 224}], [given])
+    assert len(read["instances"]) == len(every)
 
 
 def test_ctc_aid_trains_with_the_spotter_and_reads_its_detections(tiny_cfg):

@@ -22,6 +22,9 @@ def test_apply_thresholds_keeps_the_models_records_in_order():
     assert tune.apply_thresholds(PREDS, 0.5, 0.8) == [PREDS[0], PREDS[2]]
     assert tune.apply_thresholds(PREDS, 0.7, 0.8) == [PREDS[0]]
     assert tune.apply_thresholds(PREDS, 0.95, 0.8) == []
+    # Confirmation drops the unsure reading, after containment (the fragment still goes).
+    assert tune.apply_thresholds(PREDS, 0.5, 0.8, 0.5) == [PREDS[0]]
+    assert tune.apply_thresholds(PREDS, 0.5, 1.0, 0.92) == [PREDS[0]]
 
 
 def test_sweep_metrics_by_hand():
@@ -35,3 +38,6 @@ def test_sweep_metrics_by_hand():
     assert got[(0.5, 0.8, 0.5)] == (66.7, 100.0)   # the unsure reading leaves end to end only
     assert got[(0.7, 0.8, 0.0)] == (100.0, 100.0)
     assert len(rows) == 8
+    confirmed = tune.sweep(GT, PREDS, [0.5], [1.0], [0.0], [0.0, 0.5])
+    assert [(r["confirm"], round(r["det_hmean"], 1)) for r in confirmed] == [(0.0, 50.0),
+                                                                            (0.5, 66.7)]

@@ -21,6 +21,7 @@ from ..engine.predictor import CHANNELS, TextPredictor
 from ..modeling.drs import thumbnails
 from ..modeling.recognizer import AttentionDecoder, AttentionRecognizer
 from ..modeling.rescale import resize_image_list
+from ..modeling.roi_heads import confirmed_detections
 from ..structures import TextList
 
 CONFIG = "config.yaml"
@@ -119,6 +120,7 @@ class OnnxSpotter:
         self.recognizer = OnnxRecognizer(load("recognizer encoder"), decoder,
                                          cfg.MODEL.REC_HEAD.BEAM_WIDTH)
         self.charset = charset
+        self.rec_score_thresh = cfg.MODEL.REC_HEAD.SCORE_THRESH_TEST
         self.pixel_mean = torch.tensor(cfg.MODEL.PIXEL_MEAN).view(-1, 1, 1)
         self.pixel_std = torch.tensor(cfg.MODEL.PIXEL_STD).view(-1, 1, 1)
         self.padding = Padding(manifest["size_divisibility"], manifest["padding_constraints"])
@@ -158,6 +160,7 @@ class OnnxSpotter:
         result = Instances(size, pred_boxes=Boxes(boxes), scores=scores, pred_classes=classes,
                            pred_masks=masks)
         result.pred_texts, result.text_scores = self.read(rec_features)
+        result = confirmed_detections(result, self.rec_score_thresh)
         h, w = x["image"].shape[1:]
         output["instances"] = detector_postprocess(result, x.get("height", h),
                                                    x.get("width", w))

@@ -55,6 +55,14 @@ def jitter_boxes(boxes: torch.Tensor, sigma: Sequence[float],
     return torch.cat([centre - half, centre + half], dim=1)
 
 
+def confirmed_detections(instances: Instances, score_thresh: float) -> Instances:
+    """The read detections whose reading scores at least ``score_thresh`` (``text_scores``
+    ``(N,)``): the recognizer confirms them as words; all of them at ``score_thresh`` <= 0."""
+    if score_thresh <= 0:
+        return instances
+    return instances[instances.text_scores >= score_thresh]
+
+
 class RecognitionBranch:
     """The recognition branch of RoI heads that read text (a mixin of ``nn.Module`` heads).
 
@@ -63,7 +71,8 @@ class RecognitionBranch:
     the predicted mask probability at inference. Don't-care instances (all-IGNORE ``gt_texts``)
     and words lower than ``rec_min_height`` input pixels (``gt_text_heights``) never train
     recognition; training reads the others from their boxes jittered by ``rec_box_jitter``
-    (:func:`jitter_boxes`), as the spotter reads from detected boxes. A subclass calls
+    (:func:`jitter_boxes`), as the spotter reads from detected boxes. Detections whose reading
+    scores below ``rec_score_thresh`` are dropped (:meth:`confirmed`). A subclass calls
     :meth:`_init_recognition` in its ``__init__`` with the arguments of :meth:`_init_rec_head`.
     """
 
@@ -79,6 +88,7 @@ class RecognitionBranch:
         rec_max_rois_per_image: int = 64,
         rec_min_height: float = 0.0,
         rec_box_jitter: Sequence[float] = (0.0, 0.0),
+        rec_score_thresh: float = 0.0,
     ) -> None:
         self.rec_in_features = rec_in_features
         self.rec_pooler = rec_pooler
@@ -89,6 +99,7 @@ class RecognitionBranch:
         self.rec_max_rois_per_image = rec_max_rois_per_image
         self.rec_min_height = rec_min_height
         self.rec_box_jitter = tuple(rec_box_jitter)
+        self.rec_score_thresh = rec_score_thresh
 
     @classmethod
     def _init_rec_head(cls, cfg, input_shape: Dict[str, ShapeSpec]) -> Dict[str, Any]:
@@ -122,6 +133,7 @@ class RecognitionBranch:
             "rec_max_rois_per_image": rec.MAX_TRAIN_ROIS_PER_IMAGE,
             "rec_min_height": rec.MIN_TRAIN_HEIGHT,
             "rec_box_jitter": rec.BOX_JITTER,
+            "rec_score_thresh": rec.SCORE_THRESH_TEST,
         }
 
     def readable(self, instances: Instances) -> torch.Tensor:
@@ -130,6 +142,10 @@ class RecognitionBranch:
         if self.rec_min_height > 0 and instances.has("gt_text_heights"):
             keep &= instances.gt_text_heights >= self.rec_min_height
         return keep
+
+    def confirmed(self, instances: List[Instances]) -> List[Instances]:
+        """:func:`confirmed_detections` of each image at ``rec_score_thresh``."""
+        return [confirmed_detections(x, self.rec_score_thresh) for x in instances]
 
     @staticmethod
     def _as_rois(instances: Instances, boxes) -> Instances:
@@ -230,6 +246,7 @@ class TextROIHeads(RecognitionBranch, StandardROIHeads):
         rec_max_rois_per_image: int = 64,
         rec_min_height: float = 0.0,
         rec_box_jitter: Sequence[float] = (0.0, 0.0),
+        rec_score_thresh: float = 0.0,
         containment_thresh: float = 1.0,
         **kwargs,
     ):
@@ -240,7 +257,7 @@ class TextROIHeads(RecognitionBranch, StandardROIHeads):
             rec_in_features=rec_in_features, rec_pooler=rec_pooler, recognizer=recognizer,
             charset=charset, rec_masking=rec_masking, rec_loss_weight=rec_loss_weight,
             rec_max_rois_per_image=rec_max_rois_per_image, rec_min_height=rec_min_height,
-            rec_box_jitter=rec_box_jitter)
+            rec_box_jitter=rec_box_jitter, rec_score_thresh=rec_score_thresh)
         self.rec_proposals_per_image = rec_proposals_per_image
         self.rec_proposal_iou = rec_proposal_iou
         self.containment_thresh = containment_thresh
@@ -261,12 +278,14 @@ class TextROIHeads(RecognitionBranch, StandardROIHeads):
         proposals: List[Instances],
         targets: Optional[List[Instances]] = None,
     ) -> Tuple[List[Instances], Dict[str, torch.Tensor]]:
-        """``StandardROIHeads.forward``, plus ``loss_rec`` (and ``loss_ctc``) in training
-        (inference reads text in :meth:`forward_with_given_boxes`)."""
+        """``StandardROIHeads.forward``, plus ``loss_rec`` (and ``loss_ctc``) in training;
+        inference reads text in :meth:`forward_with_given_boxes` and keeps the
+        :meth:`confirmed` detections."""
         instances, losses = super().forward(images, features, proposals, targets)
-        if self.training:
-            rois = self.recognition_rois(instances, targets)
-            losses.update(self._forward_recognition(features, rois))
+        if not self.training:
+            return self.confirmed(instances), losses
+        rois = self.recognition_rois(instances, targets)
+        losses.update(self._forward_recognition(features, rois))
         return instances, losses
 
     def _forward_box(self, features: Dict[str, torch.Tensor], proposals: List[Instances]):
@@ -339,10 +358,11 @@ class TextRecognitionHeads(RecognitionBranch, nn.Module):
         targets: Optional[List[Instances]] = None,
     ) -> Tuple[List[Instances], Dict[str, torch.Tensor]]:
         """Training: ``([], {"loss_rec": ...})`` on the ground truth ``targets``; inference:
-        ``proposals`` (the detector's words) with ``pred_texts`` and ``text_scores``, ``{}``."""
+        the :meth:`confirmed` ``proposals`` (the detector's words) with ``pred_texts`` and
+        ``text_scores``, ``{}``."""
         if self.training:
             return [], self._forward_recognition(features, self.training_rois(targets))
-        return self._forward_recognition(features, proposals), {}
+        return self.confirmed(self._forward_recognition(features, proposals)), {}
 
     def forward_with_given_boxes(
         self, features: Dict[str, torch.Tensor], instances: List[Instances]
