@@ -175,7 +175,7 @@ def test_the_papers_pipeline_teacher_and_student_share_the_mix_and_test_at_each_
 
 @pytest.mark.parametrize("name", [n for n in PAPER_FILES if n.startswith("dld/")]
                          + sorted(os.path.relpath(p, CONFIGS) for p in
-                                  glob.glob(os.path.join(CONFIGS, "synth", "dld_*.yaml"))))
+                                  glob.glob(os.path.join(CONFIGS, "*", "dld_*.yaml"))))
 def test_every_dld_config_builds_its_selector_and_distillers(name):
     """Each DLD config's resolution part and the distillers that its loss weights switch on
     (without building its spotter: the shapes of an FPN of p2-p6)."""

@@ -561,6 +561,8 @@ def test_train_selector_labels_by_the_size_rule_and_writes_loadable_weights(
     tool.main(["--config-file", DLD_CONFIG, "--out", out, "--steps", "4", "--batch", "4",
                *opts])
     load_strict(model.selector, out)  # the selector's own keys and shapes
+    (source,) = torch.load(out, weights_only=False)["provenance"]["data"]
+    assert source.startswith(cfg.DATASETS.TRAIN[0]) and source.endswith(".json)")
 
 
 def test_scale_costs_are_eq4_of_each_one_hot_decision(synth_dataset, teacher_files, tmp_path):

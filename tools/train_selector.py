@@ -43,7 +43,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from detectron2.data import DatasetCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
@@ -253,7 +253,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     model_zoo.save_weights(model.selector, args.out, {
         "command": " ".join(["python", "tools/train_selector.py", *command]),
         "commit": model_zoo.source_commit(), "labels": args.labels, **labels_made,
-        "steps": args.steps, "wall_time_s": round(time.time() - start)})
+        "steps": args.steps, "wall_time_s": round(time.time() - start),
+        "data": [f"{name} ({MetadataCatalog.get(name).json_file})"
+                 for name in cfg.DATASETS.TRAIN]})
     logger.info("wrote %s", args.out)
 
 
