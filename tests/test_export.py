@@ -95,6 +95,24 @@ def test_exported_student_picks_the_scale_and_spots_as_pytorch(student_export, s
     assert result.max_box_diff <= 1.0
 
 
+def test_exported_teacher_keeps_the_detections_the_recognizer_confirms(teacher_export, scenes,
+                                                                       tmp_path):
+    """MODEL.REC_HEAD.SCORE_THRESH_TEST of the export folder's config drops, as in PyTorch,
+    the detections read below it (a threshold between two readings of the first scene)."""
+    cfg, export_dir = teacher_export
+    every, _ = agreement(cfg, export_dir, scenes)
+    scores = TextPredictor(cfg)(scenes[0])["instances"].text_scores.sort().values
+    middle = len(scores) // 2
+    confirming = cfg.clone()
+    confirming.MODEL.REC_HEAD.SCORE_THRESH_TEST = (scores[middle - 1] + scores[middle]).item() / 2
+    folder = tmp_path / "onnx"
+    shutil.copytree(export_dir, folder)
+    (folder / "config.yaml").write_text(confirming.dump())
+    result, _ = agreement(confirming, str(folder), scenes)
+    assert 0 < result.detections == result.exported_detections < every.detections
+    assert result.text_rate >= 0.99
+
+
 def test_predictor_needs_an_export_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.yaml does not exist.*dld_spotter.export"):
         OnnxTextPredictor(str(tmp_path))
