@@ -236,6 +236,12 @@ def add_text_spotter_config(cfg: CN) -> None:
     # Lexicon correction: the nearest word replaces a reading when edit distance /
     # max(len(reading), len(word)) <= this; 1.0 = always (as published lexicon results).
     _C.TEST.TEXT.LEXICON_MAX_DISTANCE = 1.0
+    # A reading with no lexicon word that close: scored as read (False) or left out of that
+    # lexicon mode (True: the lexicon is the list of allowed answers).
+    _C.TEST.TEXT.LEXICON_DROP_UNMATCHED = False
+    # Recognition-score threshold of the lexicon modes (strong, weak, generic, full); < 0: the
+    # lexicon-free REC_SCORE_THRESH.
+    _C.TEST.TEXT.LEXICON_REC_SCORE_THRESH = -1.0
     # Word-spotting don't-care rule in the end-to-end task too (AdelaiDet's Total-Text numbers);
     # False = Mask TextSpotter's convention, the one the paper compares with.
     _C.TEST.TEXT.E2E_WORD_SPOTTING = False

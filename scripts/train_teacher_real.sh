@@ -9,7 +9,8 @@
 #      (configs/real/teacher_tiny_real_recognizer.yaml);
 #      stages 2 and 3 run PASSES times (default 3), each pass after the first from the previous
 #      one's result, stage 2 shorter (configs/real/teacher_tiny_real_repeat.yaml); pass p > 1
-#      writes to $SCENES$p and $RECOGNIZER$p,
+#      writes to $SCENES$p and $RECOGNIZER$p; then stage 3 alone EXTRA_RECOGNIZER more times
+#      (default 1: $RECOGNIZER$((PASSES + 1))),
 #   4. evaluation on the 100 held-out IC15 training photographs (ic15_train_heldout), synth_val
 #      and, when converted, the IC15 test set (reported only: nothing is chosen on it),
 #   5. its fp16 weights shipped into the package as teacher_tiny_real.pth.
@@ -30,7 +31,9 @@ SCENES=${SCENES:-output/teacher_tiny_real_scenes}
 RECOGNIZER=${RECOGNIZER:-output/teacher_tiny_real_recognizer}
 TEACHER=${TEACHER:-output/teacher_tiny_real}
 PASSES=${PASSES:-3}
+EXTRA_RECOGNIZER=${EXTRA_RECOGNIZER:-1}
 [[ $PASSES =~ ^[1-9][0-9]*$ ]] || { echo "error: PASSES=$PASSES: give the number of passes (1, 2, ...)" >&2; exit 2; }
+[[ $EXTRA_RECOGNIZER =~ ^[0-9]+$ ]] || { echo "error: EXTRA_RECOGNIZER=$EXTRA_RECOGNIZER: give a number of stages (0, 1, ...)" >&2; exit 2; }
 start=$SECONDS
 
 for need in "$R/icdar2015/train.json" "$R/icdar2015/train_images"; do
@@ -77,6 +80,13 @@ for ((pass = 1; pass <= PASSES; pass++)); do
     suffix=$((pass + 1))
 done
 FINAL=$RECOGNIZER$([ "$PASSES" = 1 ] || echo "$PASSES")
+# Then the recognizer alone EXTRA_RECOGNIZER more times, each from the previous result.
+for ((extra = 1; extra <= EXTRA_RECOGNIZER; extra++, suffix++)); do
+    train_stage "[3/5] recognizer once more ($extra of $EXTRA_RECOGNIZER) -> $RECOGNIZER$suffix" \
+        configs/real/teacher_tiny_real_recognizer.yaml "$RECOGNIZER$suffix" "heldout $RECOGNIZER$suffix/train.log" \
+        MODEL.WEIGHTS "$FINAL/model_final.pth" "${stream_opts[@]}" "${crop_opts[@]}" "$@"
+    FINAL=$RECOGNIZER$suffix
+done
 
 tests=("ic15_train_heldout" "synth_val") sizes=(720 480)
 if [ -f "$R/icdar2015/test.json" ]; then tests+=("ic15_test"); sizes+=(720); fi

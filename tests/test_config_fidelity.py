@@ -195,3 +195,18 @@ def test_every_dld_config_builds_its_selector_and_distillers(name):
     skd, named = cfg.MODEL.DLD.SKD, cfg.MODEL.DLD.DISTILLERS
     assert ("loss_seq" in on) == (skd.LOSS_WEIGHT * skd.SEQ_WEIGHT > 0 and "SKD" in named)
     assert ("loss_det_feature" in on) == (skd.LOSS_WEIGHT * skd.DET_FEATURE_WEIGHT > 0)
+
+
+def test_the_real_student_reads_as_its_teacher():
+    """configs/real/dld_tiny_real.yaml evaluates with its teacher's thresholds, lexicon rules
+    and test size (the student is measured against it on the same terms)."""
+    student = load_config(os.path.join(CONFIGS, "real", "dld_tiny_real.yaml"))
+    assert student.MODEL.DLD.TEACHER.CONFIG == "configs/real/teacher_tiny_real.yaml"
+    teacher = load_config(os.path.join(REPO, student.MODEL.DLD.TEACHER.CONFIG))
+    def inference(cfg):
+        return (cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST, cfg.MODEL.ROI_HEADS.CONTAINMENT_THRESH_TEST,
+                cfg.MODEL.REC_HEAD.SCORE_THRESH_TEST, cfg.INPUT.MIN_SIZE_TEST,
+                cfg.INPUT.MAX_SIZE_TEST)
+
+    assert inference(student) == inference(teacher)
+    assert student.TEST.TEXT == teacher.TEST.TEXT

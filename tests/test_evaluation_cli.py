@@ -75,6 +75,20 @@ def test_cli(tmp_path, capsys):
     assert summary["protocol"]["matching"] == "best"
     assert "e2e_hmean" not in summary["metrics"] and "ws_strong_hmean" in summary["metrics"]
 
+    # Lexicon rules: at cut-off 0.2, PARC (0.25 from PARK) is left out of the strong mode,
+    # H0TEL (0.2 from HOTEL) is kept: 1/1 right, 1 of 2 words; in the generic one (MOTEL,
+    # PARK, HOSTEL) H0TEL is 0.4 from MOTEL: nothing is scored. The settings say so.
+    assert main(["--gt", gt, "--pred", pred, "--protocol", "ic15", "--generic-lexicon", generic,
+                 "--lexicon-max-distance", "0.2", "--lexicon-drop-unmatched",
+                 "--lexicon-rec-score-thresh", "0.3"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["lexicon_rules"] == {"max_distance": 0.2, "drop_unmatched": True,
+                                        "rec_score_thresh": 0.3}
+    metrics = summary["metrics"]
+    assert metrics["e2e_strong_precision"] == 100.0 and metrics["e2e_strong_recall"] == 50.0
+    assert metrics["e2e_generic_precision"] == metrics["e2e_generic_recall"] == 0.0
+    assert metrics["det_recall"] == 100.0
+
     assert main(["--gt", str(tmp_path / "missing.json"), "--pred", pred]) == 2
     assert "missing.json does not exist" in capsys.readouterr().err
 

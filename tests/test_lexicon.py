@@ -3,7 +3,8 @@ correction, against a brute-force search."""
 import random
 import string
 
-from dld_spotter.evaluation import Lexicon, correct_text, edit_distance
+from dld_spotter.data import sample_lexicons, vocabulary_word
+from dld_spotter.evaluation import Lexicon, LexiconRules, correct_text, edit_distance
 
 
 def reference_distance(a, b):
@@ -76,6 +77,18 @@ def test_lexicon_correction_cut_off():
     assert correct_text("hotel", None) == "hotel"
 
 
+def test_lexicon_rules_keep_or_drop_an_unmatched_reading():
+    lexicon = Lexicon(["HOTEL", "PARK"])
+    keep, drop = LexiconRules(0.2), LexiconRules(0.2, drop_unmatched=True)
+    for rules in (keep, drop):
+        assert rules.read("H0TEL", lexicon) == "HOTEL"  # normalised distance 0.2
+        assert rules.read("xyz", None) == "xyz"  # lexicon-free: as read
+    assert keep.read("H0TE", lexicon) == "H0TE"  # 2 / 5 = 0.4 > 0.2: scored as read
+    assert drop.read("H0TE", lexicon) is None  # ... or left out
+    assert drop.read("anything", Lexicon([])) is None  # nothing is allowed
+    assert LexiconRules(drop_unmatched=True).read("xyz", lexicon) == "PARK"  # 1.0: always
+
+
 def test_generic_lexicon_of_90k_words_is_fast():
     rng = random.Random(1)
     words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 14)))
@@ -84,3 +97,33 @@ def test_generic_lexicon_of_90k_words_is_fast():
     target = words[12345]
     assert lexicon.nearest(target[:-1] + "#") [1] <= 1
     assert lexicon.nearest(target.upper()) == (target, 0)
+
+
+def test_vocabulary_words_follow_the_ic15_release():
+    assert vocabulary_word("need!") == "NEED"  # surrounding punctuation stripped, upper case
+    assert vocabulary_word("Li-Ning") == "LI-NING"  # inner hyphen kept
+    assert vocabulary_word("Marché") == "MARCHÉ"
+    for left_out in ("154", "441B", "LEVEL2", "at", "ST.MARC", "$20", "###"):
+        assert vocabulary_word(left_out) is None, left_out
+
+
+def _image(image_id, words):
+    return {"image_id": image_id, "annotations": [
+        {"text": t, "ignore": t == "###"} for t in words]}
+
+
+def test_sampled_lexicons_hold_each_images_words_and_distractors():
+    images = [_image(1, ["Hotel", "PARK!", "###", "42"]), _image(2, ["Bank", "hotel"])]
+    pool = [_image(10 + k, [f"word{c}" for c in "ABCDEFGHIJ"[k:k + 4]]
+                   + ["Hotel", "Cafe"]) for k in range(6)]
+    strong, weak = sample_lexicons(images, pool, strong_size=5, weak_size=8, seed=1)
+    # Weak: the set's own words first, then pool words (not repeated) up to 8.
+    assert weak[:3] == ["HOTEL", "PARK", "BANK"] and len(weak) == len(set(weak)) == 8
+    assert set(weak[3:]) <= {"CAFE"} | {f"WORD{c}" for c in "ABCDEFGHIJ"}
+    # Strong: each image's vocabulary words and distractors from the weak lexicon, 5 in all.
+    assert {"HOTEL", "PARK"} <= set(strong[0]) and {"BANK", "HOTEL"} <= set(strong[1])
+    assert all(len(s) == len(set(s)) == 5 and set(s) <= set(weak) for s in strong)
+    assert strong[0] != strong[1]
+    # Reproducible by seed; a small pool gives what it has.
+    assert sample_lexicons(images, pool, 5, 8, seed=1) == (strong, weak)
+    assert len(sample_lexicons(images, pool[:1], 5, 100)[1]) == 3 + 5

@@ -1,5 +1,6 @@
 """Evaluation of prediction records and the evaluator (dld_spotter.evaluation.text_evaluator):
 lexicon modes, Total-Text's conventions, bad input, the detectron2 evaluator and its settings."""
+import dataclasses
 import json
 import logging
 
@@ -10,6 +11,7 @@ from testing import assert_prh, bbox_xywh, make_instances, record, rect
 
 from dld_spotter.config import load_config
 from dld_spotter.evaluation import (
+    LexiconRules,
     Protocol,
     TextSpottingEvaluator,
     evaluate_records,
@@ -62,6 +64,33 @@ def test_lexicon_modes():
     table = format_results_table(metrics)
     for column in ("Det-H", "E2E-S", "E2E-W", "E2E-G", "E2E-None", "WS-G"):
         assert column in table
+
+
+def test_lexicon_rules_drop_unmatched_readings_and_set_their_own_threshold():
+    # A third prediction, on background, reads "ZZZZ" confidently; PARC scores 0.4.
+    preds = [record(1, rect(0, 0, 10, 10), "H0TEL", text_score=0.9),
+             record(1, rect(20, 0, 30, 10), "PARC", text_score=0.4),
+             record(1, rect(50, 0, 60, 10), "ZZZZ", text_score=0.9)]
+    # Default rules: ZZZZ -> PARK (always replaced): a false positive; strong 2/3 P, 2/2 R.
+    default = evaluate_records(LEXICON_GT, preds, preset="ic15", lexicons={})
+    assert_prh(default["end_to_end"]["strong"], 2 / 3, 1.0, 0.8)
+    # Cut-off 0.5, dropped when unmatched: ZZZZ (4 from BANK, 1.0) is left out; H0TEL (0.2)
+    # and PARC (0.25) are corrected: 2/2.
+    rules = LexiconRules(0.5, drop_unmatched=True)
+    dropped = evaluate_records(LEXICON_GT, preds, preset="ic15", lexicons={},
+                               lexicon_rules=rules)
+    assert_prh(dropped["end_to_end"]["strong"], 1.0, 1.0, 1.0)
+    # Kept as read instead: ZZZZ stays a false positive.
+    kept = evaluate_records(LEXICON_GT, preds, preset="ic15", lexicons={},
+                            lexicon_rules=LexiconRules(0.5))
+    assert_prh(kept["end_to_end"]["strong"], 2 / 3, 1.0, 0.8)
+    # rec_score_thresh 0.5 leaves PARC out of every mode; the lexicon modes' own 0.3 keeps it
+    # there, and lexicon-free scoring keeps 0.5.
+    strict = evaluate_records(LEXICON_GT, preds, None, None, 0.5, preset="ic15", lexicons={},
+                              lexicon_rules=dataclasses.replace(rules, rec_score_thresh=0.3))
+    assert_prh(strict["end_to_end"]["strong"], 1.0, 1.0, 1.0)
+    assert strict["end_to_end"]["none"]["num_pred"] == 2
+    assert strict["detection"]["num_pred"] == 3
 
 
 def test_missing_lexicons_are_skipped_with_a_warning(caplog):

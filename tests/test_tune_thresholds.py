@@ -41,3 +41,22 @@ def test_sweep_metrics_by_hand():
     confirmed = tune.sweep(GT, PREDS, [0.5], [1.0], [0.0], [0.0, 0.5])
     assert [(r["confirm"], round(r["det_hmean"], 1)) for r in confirmed] == [(0.0, 50.0),
                                                                             (0.5, 66.7)]
+
+
+def test_sweep_scores_the_lexicon_modes_under_each_rule():
+    tune = load_tool("tune_thresholds")
+    gt = [{**GT[0], "lexicon": ["HELLO", "WORLD"]}]
+    preds = [record([0, 0, 100, 20], "hallo", 0.9, 0.6),        # the word, misread
+             record([200, 200, 260, 220], "qqqqq", 0.8, 0.9)]   # clutter, read confidently
+    rules = [tune.LexiconRules(1.0), tune.LexiconRules(0.5, True),
+             tune.LexiconRules(0.5, True, rec_score_thresh=0.7)]
+    rows = tune.sweep(gt, preds, [0.5], [1.0], [0.0], lexicons={}, lexicon_rules=rules)
+    strong = [round(r["e2e_strong_hmean"], 1) for r in rows]
+    # Always corrected: hallo -> HELLO right, qqqqq -> a wrong word: P 1/2, R 1/1. Dropped
+    # beyond 0.5: qqqqq is left out: 100. With its own threshold 0.7 the lexicon mode loses
+    # the word (0.6).
+    assert strong == [66.7, 100.0, 0.0]
+    assert [r["e2e_hmean"] for r in rows] == [0.0] * 3  # lexicon-free: hallo is wrong
+    assert [r["max_distance"] for r in rows] == [1.0, 0.5, 0.5]
+    best = sorted(rows, key=tune.sort_key("strong"))[0]
+    assert best["max_distance"] == 0.5 and best["lexicon_rec_score"] is None

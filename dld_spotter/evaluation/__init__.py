@@ -1,7 +1,7 @@
 """Text-spotting evaluation: ICDAR RRC-style protocols (detection, end to end and word spotting
 with lexicons), prediction records, the detectron2 evaluator, cost and recognition metrics."""
 from .cost import count_flops, evaluate_cost, measure_speed, scale_histogram
-from .lexicon import Lexicon, correct_text, edit_distance
+from .lexicon import Lexicon, LexiconRules, correct_text, edit_distance, matching_word
 from .model_metrics import model_metrics, report_table
 from .predictions import instances_to_records, mask_to_polygon, read_predictions
 from .presets import LEXICON_MODES, PRESETS, ProtocolPreset, get_preset, preset_for_dataset
@@ -29,6 +29,7 @@ __all__ = [
     "RRC_SPECIAL_CHARACTERS",
     "ImageResult",
     "Lexicon",
+    "LexiconRules",
     "Match",
     "Protocol",
     "ProtocolPreset",
@@ -45,6 +46,7 @@ __all__ = [
     "gt_box_readings",
     "instances_to_records",
     "mask_to_polygon",
+    "matching_word",
     "measure_speed",
     "metrics_in_percent",
     "model_metrics",

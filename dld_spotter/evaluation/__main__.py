@@ -28,6 +28,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..data import load_lexicon, load_text_json
+from .lexicon import LexiconRules
 from .predictions import read_predictions
 from .presets import LEXICON_MODES, PRESETS, get_preset
 from .protocol import MATCHING_ORDERS, Protocol
@@ -90,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="drop records with a lower text_score before end to end")
     parser.add_argument("--lexicon-max-distance", type=DISTANCE, default=1.0,
                         help="lexicon correction cut-off on the normalised edit distance")
+    parser.add_argument("--lexicon-drop-unmatched", action="store_true",
+                        help="leave out of a lexicon mode the readings with no lexicon word "
+                        "within --lexicon-max-distance (default: scored as read)")
+    parser.add_argument("--lexicon-rec-score-thresh", type=SCORE,
+                        help="--rec-score-thresh of the lexicon modes (default: the same)")
     parser.add_argument("--e2e-word-spotting", action="store_true",
                         help="word-spotting rules in end to end too (AdelaiDet's Total-Text)")
     parser.add_argument("--output-dir", help="write text_results.json and "
@@ -134,9 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.lexicon:
         preset = preset.with_modes(tuple(dict.fromkeys(args.lexicon)))
     protocol = Protocol(iou_threshold=args.iou, matching=args.matching)
+    rules = LexiconRules(args.lexicon_max_distance, args.lexicon_drop_unmatched,
+                         args.lexicon_rec_score_thresh)
     results = evaluate_records(
         dataset_dicts, records, None, protocol, args.rec_score_thresh,
-        preset=preset, lexicons=lexicons, lexicon_max_distance=args.lexicon_max_distance,
+        preset=preset, lexicons=lexicons, lexicon_rules=rules,
         e2e_word_spotting=args.e2e_word_spotting, details=bool(args.output_dir),
     )
     reason = nothing_to_score(dataset_dicts, records, results,
@@ -145,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: nothing to score: {reason}", file=sys.stderr)
         return 1
     settings = describe_settings(preset, protocol, args.rec_score_thresh,
-                                 args.lexicon_max_distance, args.e2e_word_spotting, files)
+                                 rules, args.e2e_word_spotting, files)
     summary = {
         "metrics": metrics_in_percent(results),
         **settings,

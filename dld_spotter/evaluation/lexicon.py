@@ -8,13 +8,14 @@ query; results are cached per query.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-__all__ = ["Lexicon", "correct_text", "edit_distance"]
+__all__ = ["Lexicon", "LexiconRules", "correct_text", "edit_distance", "matching_word"]
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -58,28 +59,63 @@ class Lexicon:
         return self._cache[key]
 
 
+def matching_word(text: str, lexicon: Lexicon, max_distance: float = 1.0) -> str | None:
+    """The lexicon word nearest to ``text`` if its *normalised* edit distance
+    ``d / max(len(text), len(word))`` is <= ``max_distance`` (in [0, 1]), else None (also for
+    an empty lexicon)."""
+    found = lexicon.nearest(text, _distance_bound(len(text), max_distance))
+    if found is None:
+        return None
+    word, distance = found
+    return word if distance <= max_distance * max(len(text), len(word)) else None
+
+
 def correct_text(text: str, lexicon: Lexicon | None, max_distance: float = 1.0) -> str:
     """``text`` replaced by its nearest lexicon word when close enough.
 
     Args:
         text: a predicted transcription.
         lexicon: the lexicon (None or empty: ``text`` is returned unchanged).
-        max_distance: the cut-off on the *normalised* edit distance
-            ``d / max(len(text), len(word))`` (in [0, 1]): the nearest word replaces ``text``
-            when its normalised distance is <= ``max_distance``. 1.0 always replaces (the
+        max_distance: the cut-off of :func:`matching_word`. 1.0 always replaces (the
             convention of published lexicon results); 0.0 only fixes case.
     """
     if lexicon is None:
         return text
-    found = lexicon.nearest(text, _distance_bound(len(text), max_distance))
-    if found is None:
-        return text
-    word, distance = found
-    return word if distance <= max_distance * max(len(text), len(word)) else text
+    word = matching_word(text, lexicon, max_distance)
+    return text if word is None else word
+
+
+@dataclasses.dataclass(frozen=True)
+class LexiconRules:
+    """How the lexicon modes read a prediction.
+
+    Attributes:
+        max_distance: the cut-off of :func:`matching_word` (1.0: the nearest word always
+            replaces the reading, the convention of published lexicon results).
+        drop_unmatched: a reading with no lexicon word within ``max_distance`` is left out of
+            that mode's scoring (the lexicon is the list of allowed answers) instead of being
+            scored as read.
+        rec_score_thresh: the recognition-score threshold of the lexicon modes; None: the
+            lexicon-free one.
+    """
+
+    max_distance: float = 1.0
+    drop_unmatched: bool = False
+    rec_score_thresh: float | None = None
+
+    def read(self, text: str, lexicon: Lexicon | None) -> str | None:
+        """The text scored for ``text`` under ``lexicon`` (None: lexicon-free, ``text``), or
+        None when the reading is left out."""
+        if lexicon is None:
+            return text
+        word = matching_word(text, lexicon, self.max_distance)
+        if word is None and not self.drop_unmatched:
+            return text
+        return word
 
 
 def _distance_bound(length: int, max_distance: float) -> int | None:
-    """An edit distance that no word accepted by :func:`correct_text` exceeds, for a text of
+    """An edit distance that no word accepted by :func:`matching_word` exceeds, for a text of
     ``length`` characters (None: no bound).
 
     A word of length n at distance d >= |n - length| is accepted when

@@ -29,7 +29,7 @@ from shapely.geometry.base import BaseGeometry
 from ..data.formats import DONT_CARE
 from ..data.lexicons import load_lexicon
 from .cost import scale_histogram
-from .lexicon import Lexicon, correct_text
+from .lexicon import Lexicon, LexiconRules
 from .predictions import check_scores, instances_to_records
 from .presets import ProtocolPreset, get_preset, preset_for_dataset
 from .protocol import (
@@ -255,7 +255,7 @@ def evaluate_records(
     *,
     preset: ProtocolPreset | str = "plain",
     lexicons: Mapping[str, Sequence[str] | Lexicon] | None = None,
-    lexicon_max_distance: float = 1.0,
+    lexicon_rules: LexiconRules | None = None,
     e2e_word_spotting: bool = False,
     details: bool = False,
 ) -> dict:
@@ -273,12 +273,14 @@ def evaluate_records(
         protocol: the matching rules (default :class:`Protocol`: the official RRC rules);
             its ``word_spotting`` is set per task. Records are matched in their order.
         rec_score_thresh: records with ``text_score`` below it are left out of end-to-end and
-            word-spotting scoring (detection keeps them).
+            word-spotting scoring (detection keeps them); the lexicon modes use
+            ``lexicon_rules.rec_score_thresh`` when it is set.
         preset: the protocol preset (or its name) that lists the lexicon modes.
         lexicons: word lists (or :class:`Lexicon`) of the ``weak``, ``generic`` and ``full``
             modes; ``full`` defaults to the union of the per-image lexicons. A mode without its
             lexicon is skipped with a warning.
-        lexicon_max_distance: cut-off of :func:`.lexicon.correct_text`.
+        lexicon_rules: how the lexicon modes read a record (default :class:`.LexiconRules`:
+            the nearest word always replaces the reading).
         e2e_word_spotting: apply the word-spotting don't-care rule in the end-to-end task too
             (the AdelaiDet convention for Total-Text; default off, as Mask TextSpotter).
         details: add to each image its matches, misses, false positives and dropped records.
@@ -290,6 +292,7 @@ def evaluate_records(
         :func:`accumulate` returns them (fractions).
     """
     protocol = protocol or Protocol()
+    rules = lexicon_rules or LexiconRules()
     preset = get_preset(preset) if isinstance(preset, str) else preset
     check_scores(records, "the prediction records")
     gt_by_id = {d["image_id"]: d for d in dataset_dicts}
@@ -325,16 +328,19 @@ def evaluate_records(
         preds = by_image.get(image_id, [])
         det = _score(gt, preds, [r["text"] for r in preds], det_protocol, False, file_name)
         det_results.append(det)
-        readable = [k for k, r in enumerate(preds) if r["text_score"] >= rec_score_thresh]
         image = {"image_id": image_id, "file_name": file_name, "detection": det.counts()}
         if details:
             texts = [r["text"] for r in preds]
             image["details"] = {"detection": _describe(det, gt[1], texts, range(len(preds)))}
         for mode, provider in providers.items():
             lexicon = provider(dataset_dict)
-            texts = [
-                correct_text(preds[k]["text"], lexicon, lexicon_max_distance) for k in readable
-            ]
+            thresh = rec_score_thresh
+            if lexicon is not None and rules.rec_score_thresh is not None:
+                thresh = rules.rec_score_thresh
+            read = {k: rules.read(r["text"], lexicon) for k, r in enumerate(preds)
+                    if r["text_score"] >= thresh}
+            readable = [k for k, text in read.items() if text is not None]
+            texts = [read[k] for k in readable]
             for task, task_protocol in tasks.items():
                 result = _score(
                     gt, [preds[k] for k in readable], texts, task_protocol, True, file_name
@@ -372,7 +378,7 @@ def describe_settings(
     preset: ProtocolPreset,
     protocol: Protocol,
     rec_score_thresh: float,
-    lexicon_max_distance: float,
+    lexicon_rules: LexiconRules,
     e2e_word_spotting: bool,
     lexicon_files: Mapping[str, str],
 ) -> dict:
@@ -383,7 +389,7 @@ def describe_settings(
         "lexicon_modes": list(preset.lexicon_modes),
         "protocol": dataclasses.asdict(protocol),
         "rec_score_thresh": rec_score_thresh,
-        "lexicon_max_distance": lexicon_max_distance,
+        "lexicon_rules": dataclasses.asdict(lexicon_rules),
         "lexicon_files": dict(lexicon_files),
         "e2e_word_spotting": e2e_word_spotting,
         "e2e_convention": "AdelaiDet (word-spotting rules on)"
@@ -449,7 +455,7 @@ class TextSpottingEvaluator(DatasetEvaluator):
         *,
         preset: str | None = None,
         lexicon_modes: Sequence[str] | None = None,
-        lexicon_max_distance: float = 1.0,
+        lexicon_rules: LexiconRules | None = None,
         e2e_word_spotting: bool = False,
         lexicon_files: Mapping[str, str] | None = None,
     ):
@@ -465,7 +471,7 @@ class TextSpottingEvaluator(DatasetEvaluator):
             preset: ``ic13``, ``ic15``, ``totaltext`` or ``plain``; None: from the data set's
                 metadata ``protocol`` or its name (:func:`.presets.preset_for_dataset`).
             lexicon_modes: evaluate only these modes (default: the preset's).
-            lexicon_max_distance: cut-off of the lexicon correction (:func:`.correct_text`).
+            lexicon_rules: how the lexicon modes read a prediction (:class:`.LexiconRules`).
             e2e_word_spotting: word-spotting rules in the end-to-end task too (AdelaiDet's
                 Total-Text convention; default off, Mask TextSpotter's).
             lexicon_files: lexicon files by mode (``weak``, ``generic``, ``full``), over those
@@ -484,7 +490,7 @@ class TextSpottingEvaluator(DatasetEvaluator):
         )
         if lexicon_modes:
             self._preset = self._preset.with_modes(tuple(lexicon_modes))
-        self._lexicon_max_distance = lexicon_max_distance
+        self._lexicon_rules = lexicon_rules or LexiconRules()
         self._e2e_word_spotting = e2e_word_spotting
         self._lexicon_files = {**(metadata.get("lexicons", None) or {}), **(lexicon_files or {})}
         self.reset()
@@ -507,7 +513,12 @@ class TextSpottingEvaluator(DatasetEvaluator):
             protocol=protocol,
             preset=text.PROTOCOL or None,
             lexicon_modes=list(text.LEXICON_MODES) or None,
-            lexicon_max_distance=text.LEXICON_MAX_DISTANCE,
+            lexicon_rules=LexiconRules(
+                max_distance=text.LEXICON_MAX_DISTANCE,
+                drop_unmatched=text.LEXICON_DROP_UNMATCHED,
+                rec_score_thresh=None if text.LEXICON_REC_SCORE_THRESH < 0
+                else text.LEXICON_REC_SCORE_THRESH,
+            ),
             e2e_word_spotting=text.E2E_WORD_SPOTTING,
             lexicon_files={mode: path for mode, path in files.items() if path},
         )
@@ -537,7 +548,7 @@ class TextSpottingEvaluator(DatasetEvaluator):
                 self._preset,
                 self._protocol,
                 self._rec_score_thresh,
-                self._lexicon_max_distance,
+                self._lexicon_rules,
                 self._e2e_word_spotting,
                 self._lexicon_files,
             ),
@@ -569,7 +580,7 @@ class TextSpottingEvaluator(DatasetEvaluator):
             self._rec_score_thresh,
             preset=self._preset,
             lexicons=lexicons,
-            lexicon_max_distance=self._lexicon_max_distance,
+            lexicon_rules=self._lexicon_rules,
             e2e_word_spotting=self._e2e_word_spotting,
             details=bool(self._output_dir),
         )
