@@ -40,9 +40,8 @@ import sys
 from collections.abc import Sequence
 
 import numpy as np
-from detectron2.data import DatasetCatalog
 
-from dld_spotter.data import load_text_json
+from dld_spotter.data.datasets import load_ground_truth
 from dld_spotter.data.stream import text_heights
 from dld_spotter.evaluation import Protocol, evaluate_records, read_predictions
 from dld_spotter.evaluation.compare import markdown_table
@@ -80,16 +79,6 @@ def parse_bins(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"{text!r}: the edges must start at 0 and end at inf, "
                                          "so that every word falls in a bin")
     return edges
-
-
-def load_ground_truth(gt: str) -> list[dict]:
-    """The dataset dicts of a ground-truth file, or of a registered data set name."""
-    if os.path.isfile(gt):
-        return load_text_json(gt, "", check_images=False)
-    if gt in DatasetCatalog.list():
-        return DatasetCatalog.get(gt)
-    raise FileNotFoundError(f"--gt {gt}: neither a ground-truth file nor a registered data set "
-                            "name (e.g. ic15_test; see datasets/README.md)")
 
 
 def read_settings(results_file: str) -> dict | None:
@@ -230,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif settings["dataset"] not in (None, args.gt) and not os.path.isfile(args.gt):
             raise ValueError(f"{results_file} is the evaluation of {settings['dataset']}, "
                              f"not of --gt {args.gt}")
-        dataset_dicts = load_ground_truth(args.gt)
+        dataset_dicts = load_ground_truth(args.gt, "--gt")
         known = {d["image_id"] for d in dataset_dicts}
         missing = [i for i in settings["image_ids"] or () if i not in known]
         if missing:

@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 from collections.abc import Mapping, Sequence
 
 import torch
-from detectron2.data import DatasetCatalog
 from detectron2.structures import Boxes
 
-from dld_spotter.data import load_lexicon, load_text_json, sample_lexicons
+from dld_spotter.data import load_lexicon, sample_lexicons
+from dld_spotter.data.datasets import load_ground_truth
 from dld_spotter.evaluation import (
     Lexicon,
     LexiconRules,
@@ -91,16 +90,6 @@ def sweep(dataset_dicts: Sequence[dict], records: Sequence[dict], scores: Sequen
     return rows
 
 
-def load_dataset(name_or_path: str) -> list[dict]:
-    """A project JSON file's dataset dicts, or those of a registered data set (by name)."""
-    if os.path.isfile(name_or_path):
-        return load_text_json(name_or_path, "", check_images=False)
-    if name_or_path in DatasetCatalog.list():
-        return DatasetCatalog.get(name_or_path)
-    raise SystemExit(f"error: {name_or_path} is neither a file nor a registered data set "
-                     "(built-in ones are read from $DLD_DATASETS: datasets/README.md)")
-
-
 LEXICON_COLUMNS = {"strong": "E2E-S", "weak": "E2E-W", "generic": "E2E-G"}
 
 
@@ -142,8 +131,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                         "of the lexicon modes')")
     parser.add_argument("--top", type=int, default=20, help="rows printed")
     args = parser.parse_args(argv)
-    gt = load_dataset(args.gt)
-    records = read_predictions(args.pred)
+    try:
+        gt = load_ground_truth(args.gt, "--gt")
+        pool = load_ground_truth(args.sample_lexicons, "--sample-lexicons") \
+            if args.sample_lexicons else None
+        records = read_predictions(args.pred)
+    except (OSError, ValueError) as e:
+        parser.error(str(e))
     lowest = min((r["score"] for r in records), default=0.0)
     if lowest > min(args.score):
         print(f"note: no prediction scores below {lowest:.2f}; lower grid points cannot be judged")
@@ -151,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.sample_lexicons or args.generic_lexicon:
         lexicons = {}
         if args.sample_lexicons:
-            strong, weak = sample_lexicons(gt, load_dataset(args.sample_lexicons))
+            strong, weak = sample_lexicons(gt, pool)
             gt = [{**d, "lexicon": words} for d, words in zip(gt, strong)]
             lexicons["weak"] = Lexicon(weak)
         if args.generic_lexicon:

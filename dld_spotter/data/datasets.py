@@ -395,6 +395,19 @@ def register_builtin(root: str) -> None:
             _set_metadata(f"{name}_{part}", meta.json_file, meta.image_root)
 
 
+def load_ground_truth(name_or_path: str, argument: str = "") -> List[Dict[str, Any]]:
+    """The dataset dicts of a project JSON file (images not needed), or of a registered data
+    set's name (e.g. ``ic15_train_heldout``); ``argument`` (e.g. ``"--gt"``) names it in the
+    error."""
+    if os.path.isfile(name_or_path):
+        return load_text_json(name_or_path, "", check_images=False)
+    if name_or_path in DatasetCatalog.list():
+        return DatasetCatalog.get(name_or_path)
+    raise FileNotFoundError(f"{argument} {name_or_path}".strip() + ": neither a ground-truth "
+                            "file nor a registered data set name (e.g. ic15_test; see "
+                            "datasets/README.md)")
+
+
 def builtin_root() -> str:
     """The folder of the built-in data sets: ``$DLD_DATASETS``, by default ``datasets``."""
     return os.path.expanduser(os.getenv("DLD_DATASETS", "datasets"))
