@@ -310,6 +310,7 @@ def test_selector_follows_accuracy_without_a_cost_and_the_cost_when_it_dominates
         gamma, winner, estimator, synth_dataset, teacher_files, tmp_path):
     """Student = teacher, scales (1.0, 0.5): with gamma 0 only L_acc speaks and it is zero at
     the teacher's own scale, so the selector moves to 1.0; a large gamma moves it to 0.5."""
+    torch.manual_seed(0)  # the selector's initialisation: independent of the tests run before
     cfg = dld_cfg(synth_dataset, teacher_files, tmp_path, "MODEL.DLD.SCALES", "(1.0, 0.5)",
                   "MODEL.DLD.DRS.FLOPS", "[2, 1]", "MODEL.DLD.DRS.FLOPS_WEIGHT", str(gamma),
                   "MODEL.DLD.DRS.ESTIMATOR", estimator, *EXACT_ACC)
