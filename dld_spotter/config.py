@@ -167,11 +167,12 @@ def add_text_spotter_config(cfg: CN) -> None:
     _C.INPUT.WORD_CROPS.SOURCE = "scenes"
     # Folders of real word images (dld_spotter.data.real_crops: images + gt.txt, e.g. IC15's
     # WordRecognition/TrainingSet), relative to $DLD_DATASETS unless absolute, mixed into the
-    # crops above: REAL_RATIO of the crops are real. The last REAL_HELDOUT crops of each folder
-    # never train; evaluation reads them (held-out real accuracy).
+    # crops above: REAL_RATIO of the crops are real. The last REAL_HELDOUT crops of a folder
+    # never train; evaluation reads them (held-out real accuracy). REAL_HELDOUT holds one
+    # count per folder, or one count for every folder; empty: none held out.
     _C.INPUT.WORD_CROPS.REAL_FOLDERS = ()
     _C.INPUT.WORD_CROPS.REAL_RATIO = 0.5
-    _C.INPUT.WORD_CROPS.REAL_HELDOUT = 0
+    _C.INPUT.WORD_CROPS.REAL_HELDOUT = ()
     # RecognitionPretrainer on a trained spotter: keep its backbone as it is (weights and
     # BatchNorm statistics), so that only the recognizer learns and detection is unchanged.
     _C.MODEL.REC_PRETRAIN = CN()
@@ -373,6 +374,7 @@ def add_dld_config(cfg: CN) -> None:
 # Keys whose values are lists of numbers but whose default is empty (so that the default does
 # not say what their elements are).
 NUMBER_LISTS = ("DATASETS.TRAIN_RATIOS", "DATASETS.TRAIN_BASE_SIZES", "DATASETS.TEST_BASE_SIZES",
+                "INPUT.WORD_CROPS.REAL_HELDOUT",
                 "MODEL.DLD.DRS.FLOPS", "MODEL.REC_HEAD.DECONV_FROM")
 
 

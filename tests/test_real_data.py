@@ -11,6 +11,8 @@ import torch
 from testing import REPO
 
 from dld_spotter.charset import Charset
+from dld_spotter.config import load_config
+from dld_spotter.data.build import real_heldout_counts, real_word_crops
 from dld_spotter.data.real_crops import FolderCropStream, MixedCropStream, load_word_crops
 from dld_spotter.data.synth import (
     SynthConfig,
@@ -21,8 +23,8 @@ from dld_spotter.data.synth import (
 )
 
 
-def _crop_folder(tmp_path, lines, coords=None, size=(20, 60)):
-    folder = tmp_path / "words"
+def _crop_folder(tmp_path, lines, coords=None, size=(20, 60), name="words"):
+    folder = tmp_path / name
     folder.mkdir()
     for i in range(len(lines)):
         img = np.full((*size, 3), 200, np.uint8)
@@ -54,6 +56,28 @@ def test_bad_word_crop_folders_are_named(tmp_path):
     (tmp_path / "words" / "coords.txt").write_text("word_1.png,1,2,x\n")
     with pytest.raises(ValueError, match=r"coords.txt:1"):
         load_word_crops(folder)
+
+
+def test_each_word_crop_folder_holds_out_its_own_last_crops(tmp_path):
+    a = _crop_folder(tmp_path, [f'word_{i}.png, "a{i}"' for i in range(1, 5)], name="a")
+    b = _crop_folder(tmp_path, [f'word_{i}.png, "b{i}"' for i in range(1, 4)], name="b")
+
+    def texts(held, split):
+        cfg = load_config("", ["INPUT.WORD_CROPS.REAL_FOLDERS", f"('{a}', '{b}')",
+                               "INPUT.WORD_CROPS.REAL_HELDOUT", held])
+        return [c.text for c in real_word_crops(cfg, split)]
+
+    assert texts("(2, 0)", "train") == ["a1", "a2", "b1", "b2", "b3"]
+    assert texts("(2, 0)", "heldout") == ["a3", "a4"]
+    assert texts("(1,)", "heldout") == ["a4", "b3"]  # one count for every folder
+    assert texts("()", "train") == ["a1", "a2", "a3", "a4", "b1", "b2", "b3"]
+    assert texts("()", "heldout") == []
+    with pytest.raises(ValueError, match="REAL_HELDOUT.*one count"):
+        texts("(1, 1, 1)", "train")
+    with pytest.raises(ValueError, match="holds out all of the 3 crops"):
+        texts("(0, 3)", "train")
+    cfg = load_config("", ["INPUT.WORD_CROPS.REAL_HELDOUT", "(508,)"])
+    assert real_heldout_counts(cfg) == ()  # no folders: nothing to hold out
 
 
 def test_folder_crops_put_the_word_box_where_the_word_is(tmp_path):

@@ -45,6 +45,7 @@ __all__ = [
     "build_text_test_loader",
     "check_readable_words",
     "stream_dataset",
+    "real_heldout_counts",
     "real_word_crops",
     "heldout_stream_crops",
     "heldout_real_crops",
@@ -170,12 +171,26 @@ def _under_root(folders: Sequence[str]) -> tuple[str, ...]:
     return tuple(os.path.join(builtin_root(), f) for f in folders)
 
 
+def real_heldout_counts(cfg: CfgNode) -> tuple[int, ...]:
+    """How many of the last crops of each of ``INPUT.WORD_CROPS.REAL_FOLDERS`` are held out:
+    ``REAL_HELDOUT`` per folder, one count for all, or none when empty."""
+    folders, held = cfg.INPUT.WORD_CROPS.REAL_FOLDERS, tuple(cfg.INPUT.WORD_CROPS.REAL_HELDOUT)
+    if len(held) == 1:
+        held *= len(folders)
+    if not held:
+        held = (0,) * len(folders)
+    if len(held) != len(folders) or any(int(n) != n or n < 0 for n in held):
+        raise ValueError(f"INPUT.WORD_CROPS.REAL_HELDOUT {held} must hold one count (>= 0) for "
+                         f"every folder of INPUT.WORD_CROPS.REAL_FOLDERS {tuple(folders)}, or "
+                         "one count for all")
+    return tuple(int(n) for n in held)
+
+
 def real_word_crops(cfg: CfgNode, split: str) -> list[WordCrop]:
     """The crops of ``INPUT.WORD_CROPS.REAL_FOLDERS`` for ``split``: ``"train"`` all but the
-    last ``REAL_HELDOUT`` of each folder, ``"heldout"`` those."""
-    held = cfg.INPUT.WORD_CROPS.REAL_HELDOUT
+    last ones of each folder (:func:`real_heldout_counts`), ``"heldout"`` those."""
     out = []
-    for folder in cfg.INPUT.WORD_CROPS.REAL_FOLDERS:
+    for folder, held in zip(cfg.INPUT.WORD_CROPS.REAL_FOLDERS, real_heldout_counts(cfg)):
         crops = load_word_crops(_under_root([folder])[0])
         if held >= len(crops):
             raise ValueError(f"INPUT.WORD_CROPS.REAL_HELDOUT {held} holds out all of the "
@@ -200,10 +215,10 @@ def heldout_stream_crops(cfg: CfgNode) -> list[dict]:
 
 
 def heldout_real_crops(cfg: CfgNode) -> list[dict] | None:
-    """The held-out real word crops (the last ``INPUT.WORD_CROPS.REAL_HELDOUT`` of each of
-    ``INPUT.WORD_CROPS.REAL_FOLDERS``), each placed once as in training with the fixed seed
+    """The held-out real word crops (the last ones of each of ``INPUT.WORD_CROPS.REAL_FOLDERS``:
+    :func:`real_heldout_counts`), each placed once as in training with the fixed seed
     ``DATASETS.STREAM_SEED``; None when no real crops are held out."""
-    if not (cfg.INPUT.WORD_CROPS.REAL_FOLDERS and cfg.INPUT.WORD_CROPS.REAL_HELDOUT):
+    if not any(real_heldout_counts(cfg)):
         return None
     real = _real_crop_stream(cfg, "heldout")
     rng = np.random.default_rng(cfg.DATASETS.STREAM_SEED)
