@@ -175,10 +175,8 @@ def real_heldout_counts(cfg: CfgNode) -> tuple[int, ...]:
     """How many of the last crops of each of ``INPUT.WORD_CROPS.REAL_FOLDERS`` are held out:
     ``REAL_HELDOUT`` per folder, one count for all, or none when empty."""
     folders, held = cfg.INPUT.WORD_CROPS.REAL_FOLDERS, tuple(cfg.INPUT.WORD_CROPS.REAL_HELDOUT)
-    if len(held) == 1:
-        held *= len(folders)
-    if not held:
-        held = (0,) * len(folders)
+    if len(held) <= 1:
+        held = (held[0] if held else 0,) * len(folders)
     if len(held) != len(folders) or any(int(n) != n or n < 0 for n in held):
         raise ValueError(f"INPUT.WORD_CROPS.REAL_HELDOUT {held} must hold one count (>= 0) for "
                          f"every folder of INPUT.WORD_CROPS.REAL_FOLDERS {tuple(folders)}, or "
