@@ -10,7 +10,9 @@
 #      stages 2 and 3 run PASSES times (default 3), each pass after the first from the previous
 #      one's result, stage 2 shorter (configs/real/teacher_tiny_real_repeat.yaml); pass p > 1
 #      writes to $SCENES$p and $RECOGNIZER$p; then stage 3 alone EXTRA_RECOGNIZER more times
-#      (default 1: $RECOGNIZER$((PASSES + 1))),
+#      (default 1: $RECOGNIZER$((PASSES + 1))); FROM=WEIGHTS starts pass 1 from WEIGHTS with the
+#      later passes' config instead (FROM=dld_spotter://teacher_tiny_real.pth PASSES=2
+#      EXTRA_RECOGNIZER=0 trains the shipped teacher two passes more),
 #   4. evaluation on the 100 held-out IC15 training photographs (ic15_train_heldout), synth_val
 #      and, when converted, the IC15 test set (reported only: nothing is chosen on it),
 #   5. its fp16 weights shipped into the package as teacher_tiny_real.pth.
@@ -32,6 +34,7 @@ RECOGNIZER=${RECOGNIZER:-output/teacher_tiny_real_recognizer}
 TEACHER=${TEACHER:-output/teacher_tiny_real}
 PASSES=${PASSES:-3}
 EXTRA_RECOGNIZER=${EXTRA_RECOGNIZER:-1}
+FROM=${FROM:-}
 [[ $PASSES =~ ^[1-9][0-9]*$ ]] || { echo "error: PASSES=$PASSES: give the number of passes (1, 2, ...)" >&2; exit 2; }
 [[ $EXTRA_RECOGNIZER =~ ^[0-9]+$ ]] || { echo "error: EXTRA_RECOGNIZER=$EXTRA_RECOGNIZER: give a number of stages (0, 1, ...)" >&2; exit 2; }
 start=$SECONDS
@@ -68,8 +71,13 @@ stage "[1/5] synthetic sets -> $R/synth (synth_val), $R/synth_photo" "$R/synth_p
              $PY -m dld_spotter.data.synth --out $R/synth_photo --num-train 2000 --num-val 100 \
                  --seed 1 --degrade ${synth_extra[*]}"
 
-# Pass 1 fine-tunes the synthetic teacher; pass p > 1 the result of pass p - 1, shorter.
+# Pass 1 fine-tunes the synthetic teacher (or FROM, as a later pass); pass p > 1 the result of
+# pass p - 1, shorter.
 config=configs/real/teacher_tiny_real.yaml from=() suffix=""
+if [ -n "$FROM" ]; then
+    config=configs/real/teacher_tiny_real_repeat.yaml from=(MODEL.WEIGHTS "$FROM")
+    sources+=("the weights it started from: $FROM")
+fi
 for ((pass = 1; pass <= PASSES; pass++)); do
     train_stage "[2/5] pass $pass of $PASSES: fine-tune on IC15 photographs + synth_photo -> $SCENES$suffix" \
         "$config" "$SCENES$suffix" "" "${from[@]}" DATASETS.TEST "()" "$@"
@@ -102,7 +110,7 @@ metrics=()
 for t in "${tests[@]}"; do metrics+=("$TEACHER/inference/$t/text_results.json"); done
 stage "[5/5] ship its fp16 weights into the package" "$TEACHER/ship.log" "grep -m 1 ' MiB\$' $TEACHER/ship.log" \
     $PY tools/ship_weights.py "$FINAL/model_final.pth" --config real/teacher_tiny_real.yaml \
-    --command "bash scripts/train_teacher_real.sh $*" --wall-time $((SECONDS - start)) \
+    --command "$([ -z "$FROM" ] || echo "FROM=$FROM ")PASSES=$PASSES EXTRA_RECOGNIZER=$EXTRA_RECOGNIZER bash scripts/train_teacher_real.sh $*" --wall-time $((SECONDS - start)) \
     --data "${sources[@]}" "synthetic scenes and word crops of dld_spotter.data.synth" \
     --metrics "${metrics[@]}"
 echo "Done in $(_stage_duration $((SECONDS - start))): dld_spotter/model_zoo/weights/teacher_tiny_real.pth"
