@@ -154,11 +154,13 @@ def temperature_epoch_images(run: Run, a: argparse.Namespace) -> int:
 def execute(run: Run, a: argparse.Namespace, out: str, teacher_weights: str,
             test_size: tuple[int, int]) -> dict:
     """Train and/or evaluate one run unless it finished before; its row of results."""
+    from dld_spotter.config import load_config
     from dld_spotter.evaluation.compare import load_run
 
     out_dir = os.path.join(out, folder_name(run.name))
     record = os.path.join(out_dir, "benchmark_run.json")
-    eval_dir = os.path.join(out_dir, "inference", "synth_val")
+    test_set = load_config(run.config, [*run.opts, *a.opts]).DATASETS.TEST[0]
+    eval_dir = os.path.join(out_dir, "inference", test_set)
     if not os.path.isfile(record):
         args = ["--config-file", run.config, "--resume"] if run.train else \
             ["--config-file", run.config, "--eval-only"]
@@ -196,7 +198,7 @@ def execute(run: Run, a: argparse.Namespace, out: str, teacher_weights: str,
     row.update(wall_s=stats["wall_s"], peak_memory_gib=stats["peak_memory_gib"],
                memory=stats["memory"])
     row["s_per_iter"] = seconds_per_iteration(out_dir) if run.train else float("nan")
-    row.update(scale_by_text_size(eval_dir))
+    row.update(scale_by_text_size(eval_dir, test_set))
     log(f"{run.name}: E2E {row['e2e_hmean']:.1f}, det {row['det_hmean']:.1f}, "
         f"{row['gflops']:.2f} GFLOPs ({stats['wall_s']:.0f} s)")
     return row

@@ -50,7 +50,7 @@ def skd_runs(teacher_config: str, halves: bool = False) -> list[bench.Run]:
 
 
 def report(rows: dict[str, dict], dist: dict[str, dict], a: argparse.Namespace,
-           wall_s: float) -> str:
+           wall_s: float, test_set: str) -> str:
     from dld_spotter.evaluation.compare import comparison_table, markdown_table
 
     control, skd = rows["Vanilla L (trained)"], rows["SKD-only"]
@@ -61,14 +61,14 @@ def report(rows: dict[str, dict], dist: dict[str, dict], a: argparse.Namespace,
 `{' '.join(['python', 'tools/skd_gain.py', *sys.argv[1:]])}`; {wall_s / 60:.0f} min of runs;
 students: {a.student_iters} iterations from H at 0.5x, the same data and seed.
 
-## Accuracy and cost on `synth_val` (%, GFLOPs per image, images/s)
+## Accuracy and cost on `{test_set}` (%, GFLOPs per image, images/s)
 
 {comparison_table(rows)}
 
 SKD-only − Vanilla L (trained): **{gain:+.1f}** E2E H-mean, {skd['gflops']:.2f} against
 {control['gflops']:.2f} GFLOPs.
 
-## Feature distance between H at 1.0x and each model at 0.5x (unit-norm L2)
+## Feature distance between H at 1.0x and each model at 0.5x on `synth_val`'s words (unit-norm L2)
 
 {markdown_table(["model at 0.5x", "RoI feature", "contextual feature"], dist_rows)}
 """
@@ -99,7 +99,7 @@ def main() -> None:
         rows[run.name] = bench.execute(run, a, a.out, a.teacher_weights, test_size)
     dist = bench.distances(a, a.out, a.teacher_weights, runs)
     wall_s = sum(r["wall_s"] for r in rows.values())
-    text = report(rows, dist, a, wall_s)
+    text = report(rows, dist, a, wall_s, ", ".join(cfg.DATASETS.TEST))
     os.makedirs(os.path.dirname(a.report) or ".", exist_ok=True)
     with open(a.report + ".md", "w") as f:
         f.write(text)
