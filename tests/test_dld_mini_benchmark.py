@@ -141,7 +141,7 @@ def test_trained_rows_are_evaluated_again_in_a_fresh_process_once(monkeypatch, t
 
     monkeypatch.setattr(bench, "run_child", child)
     monkeypatch.setattr(bench, "seconds_per_iteration", lambda out_dir: 1.0)
-    monkeypatch.setattr(bench, "scale_by_text_size", lambda eval_dir: {})
+    monkeypatch.setattr(bench, "scale_by_text_size", lambda eval_dir, dataset: {})
     monkeypatch.setattr("dld_spotter.evaluation.compare.load_run",
                         lambda eval_dir: {"e2e_hmean": 1.0, "det_hmean": 1.0, "gflops": 1.0})
     monkeypatch.chdir(REPO)
@@ -155,3 +155,31 @@ def test_trained_rows_are_evaluated_again_in_a_fresh_process_once(monkeypatch, t
     assert "--resume" in train and "--eval-only" in fresh and "--eval-only" in only
     final = os.path.join(str(tmp_path), "DLD_gamma0.1", "model_final.pth")
     assert fresh[-2:] == ["MODEL.WEIGHTS", final] and fresh[-4:-2] == ["SEED", "4"]
+
+
+def test_a_rows_own_options_win_over_opts_and_it_is_scored_on_its_first_test_set(
+        monkeypatch, tmp_path):
+    """--opts that set the test size and set (real photographs, say) leave L at half of it, and
+    the row is read from the inference folder of the first of DATASETS.TEST."""
+    calls, scored = [], []
+
+    def child(args, out_dir, record):
+        calls.append(args)
+        os.makedirs(out_dir, exist_ok=True)
+        with open(record, "w") as f:
+            json.dump({"wall_s": 1.0, "peak_memory_gib": 1.0, "memory": "cpu_rss"}, f)
+
+    monkeypatch.setattr(bench, "run_child", child)
+    monkeypatch.setattr(bench, "scale_by_text_size", lambda eval_dir, dataset: {})
+    monkeypatch.setattr("dld_spotter.evaluation.compare.load_run", lambda eval_dir: scored.append(
+        eval_dir) or {"e2e_hmean": 1.0, "det_hmean": 1.0, "gflops": 1.0})
+    monkeypatch.chdir(REPO)
+    args = argparse.Namespace(student_iters=10, teacher_config="configs/synth/teacher_tiny.yaml",
+                              opts=["INPUT.MIN_SIZE_TEST", "720", "DATASETS.TEST",
+                                    "('ic15_train_heldout',)"])
+    runs = {r.name: r for r in bench.benchmark_runs("configs/synth/teacher_tiny.yaml")}
+    bench.execute(runs["L"], args, str(tmp_path), "t.pth", (720, 1290))
+    (only,) = calls
+    last = max(i for i, o in enumerate(only) if o == "INPUT.MIN_SIZE_TEST")
+    assert only[last + 1] == "360"
+    assert scored == [os.path.join(str(tmp_path), "L", "inference", "ic15_train_heldout")]

@@ -183,7 +183,7 @@ def execute(run: Run, a: argparse.Namespace, out: str, teacher_weights: str,
                      "SOLVER.CHECKPOINT_PERIOD", str(max(50, iters // 5)), "DATASETS.TEST", "()"]
         what = f"training {iters} iterations" if iters else "evaluating"
         log(f"{run.name}: {what} -> {out_dir}")
-        run_child([*args, *opts, *a.opts], out_dir, record)
+        run_child([*args, *a.opts, *opts], out_dir, record)  # the row's own options win
     fresh = os.path.join(out_dir, "benchmark_eval.json")
     if run.train and not os.path.isfile(fresh):
         # Every row's cost from an --eval-only process, as H's and L's: a student evaluated
