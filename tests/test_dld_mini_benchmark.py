@@ -128,9 +128,9 @@ def test_students_fit_the_papers_50_temperature_epochs(iters, opts, expected, mo
     assert epoch_images * bench.PAPER_EPOCHS <= max(iters * (16 if opts else 4), 50)
 
 
-def test_trained_rows_are_evaluated_again_in_a_fresh_process_once(monkeypatch, tmp_path):
-    """A trained row: a training child, then an --eval-only child of its final weights (whose
-    cost the table reports, as for the evaluation-only rows); nothing re-runs once recorded."""
+def record_children(monkeypatch) -> list[list[str]]:
+    """Replace ``run_child`` by one that records its arguments and writes a run record; the
+    list of the recorded arguments."""
     calls = []
 
     def child(args, out_dir, record):
@@ -140,6 +140,13 @@ def test_trained_rows_are_evaluated_again_in_a_fresh_process_once(monkeypatch, t
             json.dump({"wall_s": 1.0, "peak_memory_gib": 1.0, "memory": "cpu_rss"}, f)
 
     monkeypatch.setattr(bench, "run_child", child)
+    return calls
+
+
+def test_trained_rows_are_evaluated_again_in_a_fresh_process_once(monkeypatch, tmp_path):
+    """A trained row: a training child, then an --eval-only child of its final weights (whose
+    cost the table reports, as for the evaluation-only rows); nothing re-runs once recorded."""
+    calls = record_children(monkeypatch)
     monkeypatch.setattr(bench, "seconds_per_iteration", lambda out_dir: 1.0)
     monkeypatch.setattr(bench, "scale_by_text_size", lambda eval_dir, dataset: {})
     monkeypatch.setattr("dld_spotter.evaluation.compare.load_run",
@@ -161,15 +168,7 @@ def test_a_rows_own_options_win_over_opts_and_it_is_scored_on_its_first_test_set
         monkeypatch, tmp_path):
     """--opts that set the test size and set (real photographs, say) leave L at half of it, and
     the row is read from the inference folder of the first of DATASETS.TEST."""
-    calls, scored = [], []
-
-    def child(args, out_dir, record):
-        calls.append(args)
-        os.makedirs(out_dir, exist_ok=True)
-        with open(record, "w") as f:
-            json.dump({"wall_s": 1.0, "peak_memory_gib": 1.0, "memory": "cpu_rss"}, f)
-
-    monkeypatch.setattr(bench, "run_child", child)
+    calls, scored = record_children(monkeypatch), []
     monkeypatch.setattr(bench, "scale_by_text_size", lambda eval_dir, dataset: {})
     monkeypatch.setattr("dld_spotter.evaluation.compare.load_run", lambda eval_dir: scored.append(
         eval_dir) or {"e2e_hmean": 1.0, "det_hmean": 1.0, "gflops": 1.0})
